@@ -1,0 +1,641 @@
+"""Chat Completions requests: wire JSON ↔ :class:`~nemoflow.AnnotatedLlmRequest`.
+
+Wire reference: OpenAI API reference, "Create chat completion" (request body), which OpenAI-compatible
+servers (vLLM, Ollama, LM Studio, llama.cpp, OpenRouter, Azure OpenAI) accept as well.
+
+Encode is a merge: an object still pristine (untouched since decode) is written back as its original dict;
+an edited one is its original dict with only the changed fields rewritten; a new one is written fresh.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from nemoflow import (
+    AnnotatedLlmRequest,
+    AudioPart,
+    ContentPart,
+    DecodeError,
+    EncodeError,
+    FilePart,
+    GenerationParams,
+    ImagePart,
+    Message,
+    OtherPart,
+    RefusalPart,
+    TextPart,
+    ToolCall,
+    ToolChoice,
+    ToolDefinition,
+)
+from nemoflow.codec_support import (
+    apply_extra,
+    is_pristine,
+    mark_pristine,
+    optional_bool,
+    optional_int,
+    optional_number,
+    optional_str,
+    split_known,
+)
+
+CODEC = "openai-chat"
+SYSTEM_ROLES = frozenset({"system", "developer"})
+
+_REQUEST_KEYS = frozenset(
+    {
+        "model", "messages", "stream", "temperature", "top_p", "top_k", "max_tokens",
+        "max_completion_tokens", "stop", "seed", "n", "presence_penalty", "frequency_penalty",
+        "response_format", "reasoning_effort", "tools", "tool_choice",
+    }
+)  # fmt: skip
+_MESSAGE_KEYS = frozenset({"role", "content", "name", "tool_calls", "tool_call_id"})
+_TOOL_CALL_KEYS = frozenset({"id", "type", "function"})
+_TOOL_KEYS = frozenset({"type", "function"})
+_FUNCTION_KEYS = frozenset({"name", "description", "parameters", "strict"})
+
+# ----------------------------------------------------------------------------------------- decode
+
+
+def _expect_mapping(value: Any, path: str, what: str) -> Mapping[str, Any]:
+    if isinstance(value, Mapping):
+        return value
+    raise DecodeError(f"{what} must be a JSON object, got {type(value).__name__}", path=path, codec=CODEC)
+
+
+def _expect_list(value: Any, path: str, what: str) -> Sequence[Any]:
+    if isinstance(value, list | tuple):
+        return value
+    raise DecodeError(f"{what} must be a JSON array, got {type(value).__name__}", path=path, codec=CODEC)
+
+
+def parse_arguments(value: Any, path: str) -> tuple[Any, str | None]:
+    """Tool-call arguments as ``(parsed, raw string)``; malformed JSON gives ``(None, raw)``."""
+    if value is None:
+        return None, None
+    if isinstance(value, str):
+        try:
+            return orjson.loads(value), value
+        except orjson.JSONDecodeError:
+            return None, value
+    if isinstance(value, Mapping):
+        # Some OpenAI-compatible servers (Ollama) send the arguments as an object.
+        return value, None
+    raise DecodeError(
+        f"tool arguments must be a string or an object, got {type(value).__name__}", path=path, codec=CODEC
+    )
+
+
+def _media_type_of_data_url(url: str) -> str | None:
+    if not url.startswith("data:"):
+        return None
+    end = url.find(";")
+    comma = url.find(",")
+    if end == -1 or (comma != -1 and comma < end):
+        end = comma
+    return url[5:end] or None if end != -1 else None
+
+
+def decode_part(raw: Any, path: str) -> ContentPart:
+    """One content part of a message."""
+    part = _expect_mapping(raw, path, "a content part")
+    part_type = part.get("type")
+    if not isinstance(part_type, str):
+        raise DecodeError("content part has no string 'type'", path=f"{path}.type", codec=CODEC)
+    result: ContentPart
+    if part_type == "text":
+        text = part.get("text")
+        if not isinstance(text, str):
+            raise DecodeError("text part needs a string 'text'", path=f"{path}.text", codec=CODEC)
+        result = TextPart(text=text, extra=split_known(part, frozenset({"type", "text"})), raw=part)
+    elif part_type == "image_url":
+        image = part.get("image_url")
+        if isinstance(image, str):  # some compatible servers accept the bare URL
+            url: str | None = image
+            detail = None
+        else:
+            image = _expect_mapping(image, f"{path}.image_url", "image_url")
+            url = optional_str(image.get("url"), f"{path}.image_url.url", CODEC)
+            detail = optional_str(image.get("detail"), f"{path}.image_url.detail", CODEC)
+        result = ImagePart(
+            url=url,
+            detail=detail,
+            media_type=_media_type_of_data_url(url) if url else None,
+            extra=split_known(part, frozenset({"type", "image_url"})),
+            raw=part,
+        )
+    elif part_type == "input_audio":
+        audio = _expect_mapping(part.get("input_audio"), f"{path}.input_audio", "input_audio")
+        result = AudioPart(
+            data=optional_str(audio.get("data"), f"{path}.input_audio.data", CODEC),
+            format=optional_str(audio.get("format"), f"{path}.input_audio.format", CODEC),
+            extra=split_known(part, frozenset({"type", "input_audio"})),
+            raw=part,
+        )
+    elif part_type == "file":
+        file = _expect_mapping(part.get("file"), f"{path}.file", "file")
+        data = optional_str(file.get("file_data"), f"{path}.file.file_data", CODEC)
+        result = FilePart(
+            file_id=optional_str(file.get("file_id"), f"{path}.file.file_id", CODEC),
+            data=data,
+            filename=optional_str(file.get("filename"), f"{path}.file.filename", CODEC),
+            media_type=_media_type_of_data_url(data) if data else None,
+            extra=split_known(part, frozenset({"type", "file"})),
+            raw=part,
+        )
+    elif part_type == "refusal":
+        refusal = part.get("refusal")
+        if not isinstance(refusal, str):
+            raise DecodeError("refusal part needs a string 'refusal'", path=f"{path}.refusal", codec=CODEC)
+        result = RefusalPart(refusal=refusal, extra=split_known(part, frozenset({"type", "refusal"})), raw=part)
+    else:
+        result = OtherPart(type=part_type, extra=split_known(part, frozenset({"type"})), raw=part)
+    return mark_pristine(result)
+
+
+def decode_tool_call(raw: Any, path: str) -> ToolCall:
+    """One entry of an assistant message's ``tool_calls``."""
+    call = _expect_mapping(raw, path, "a tool call")
+    call_type = optional_str(call.get("type"), f"{path}.type", CODEC) or "function"
+    body = call.get(call_type) if call_type != "function" else call.get("function")
+    body = _expect_mapping(body if body is not None else {}, f"{path}.{call_type}", call_type)
+    name = optional_str(body.get("name"), f"{path}.{call_type}.name", CODEC) or ""
+    if call_type == "function":
+        arguments, arguments_raw = parse_arguments(body.get("arguments"), f"{path}.function.arguments")
+    else:  # custom tools carry free-form text input
+        arguments, arguments_raw = None, optional_str(body.get("input"), f"{path}.{call_type}.input", CODEC)
+    return mark_pristine(
+        ToolCall(
+            id=optional_str(call.get("id"), f"{path}.id", CODEC),
+            name=name,
+            arguments=arguments,
+            arguments_raw=arguments_raw,
+            type=call_type,
+            extra=split_known(call, frozenset({"id", "type", call_type})),
+            raw=call,
+        )
+    )
+
+
+def decode_message(raw: Any, path: str) -> Message:
+    """One message of ``messages``."""
+    message = _expect_mapping(raw, path, "a message")
+    role = message.get("role")
+    if not isinstance(role, str):
+        raise DecodeError("message needs a string 'role'", path=f"{path}.role", codec=CODEC)
+    content_raw = message.get("content")
+    content: str | tuple[ContentPart, ...] | None
+    if content_raw is None or isinstance(content_raw, str):
+        content = content_raw
+    else:
+        parts = _expect_list(content_raw, f"{path}.content", "content")
+        content = tuple(decode_part(part, f"{path}.content[{i}]") for i, part in enumerate(parts))
+    calls_raw = message.get("tool_calls")
+    tool_calls: tuple[ToolCall, ...] = ()
+    if calls_raw is not None:
+        calls = _expect_list(calls_raw, f"{path}.tool_calls", "tool_calls")
+        tool_calls = tuple(decode_tool_call(call, f"{path}.tool_calls[{i}]") for i, call in enumerate(calls))
+    return mark_pristine(
+        Message(
+            role=role,
+            content=content,
+            name=optional_str(message.get("name"), f"{path}.name", CODEC),
+            tool_calls=tool_calls,
+            tool_call_id=optional_str(message.get("tool_call_id"), f"{path}.tool_call_id", CODEC),
+            extra=split_known(message, _MESSAGE_KEYS),
+            raw=message,
+        )
+    )
+
+
+def decode_tool(raw: Any, path: str) -> ToolDefinition:
+    """One entry of ``tools`` (function tools, and other types kept as they are)."""
+    tool = _expect_mapping(raw, path, "a tool")
+    tool_type = optional_str(tool.get("type"), f"{path}.type", CODEC) or "function"
+    if tool_type == "function":
+        function = _expect_mapping(tool.get("function"), f"{path}.function", "function")
+        name = function.get("name")
+        if not isinstance(name, str):
+            raise DecodeError("function tool needs a string 'name'", path=f"{path}.function.name", codec=CODEC)
+        result = ToolDefinition(
+            name=name,
+            description=optional_str(function.get("description"), f"{path}.function.description", CODEC),
+            parameters=function.get("parameters"),
+            strict=optional_bool(function.get("strict"), f"{path}.function.strict", CODEC),
+            type="function",
+            extra=split_known(function, _FUNCTION_KEYS),
+            raw=tool,
+        )
+    else:
+        body = tool.get(tool_type)
+        name = body.get("name") if isinstance(body, Mapping) else None
+        description = body.get("description") if isinstance(body, Mapping) else None
+        result = ToolDefinition(
+            name=name if isinstance(name, str) else tool_type,
+            description=description if isinstance(description, str) else None,
+            type=tool_type,
+            extra=split_known(tool, frozenset({"type"})),
+            raw=tool,
+        )
+    return mark_pristine(result)
+
+
+def decode_tool_choice(raw: Any, path: str) -> ToolChoice:
+    """``tool_choice``: a mode string or an object naming a tool."""
+    if isinstance(raw, str):
+        mode = raw if raw in ("auto", "none", "required") else "auto"
+        return mark_pristine(ToolChoice(mode=mode, raw=raw))  # type: ignore[arg-type]
+    choice = _expect_mapping(raw, path, "tool_choice")
+    choice_type = optional_str(choice.get("type"), f"{path}.type", CODEC)
+    if choice_type == "allowed_tools":
+        allowed = choice.get("allowed_tools")
+        inner = allowed.get("mode") if isinstance(allowed, Mapping) else None
+        mode = "required" if inner == "required" else "auto"
+        return mark_pristine(ToolChoice(mode=mode, extra=split_known(choice, frozenset({"type"})), raw=choice))
+    body = choice.get(choice_type or "function")
+    name = body.get("name") if isinstance(body, Mapping) else None
+    return mark_pristine(
+        ToolChoice(
+            mode="tool",
+            name=name if isinstance(name, str) else None,
+            extra=split_known(choice, frozenset({"type", choice_type or "function"})),
+            raw=choice,
+        )
+    )
+
+
+def decode_stop(value: Any, path: str) -> tuple[str, ...] | None:
+    """``stop``: a string, a list of strings, or null."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return (value,)
+    items = _expect_list(value, path, "stop")
+    for i, item in enumerate(items):
+        if not isinstance(item, str):
+            raise DecodeError("stop sequences must be strings", path=f"{path}[{i}]", codec=CODEC)
+    return tuple(items)
+
+
+def decode_params(request: Mapping[str, Any]) -> GenerationParams:
+    """The sampling and output parameters of a request."""
+    get = request.get
+    max_tokens = get("max_completion_tokens")
+    max_path = "$.max_completion_tokens"
+    if max_tokens is None:
+        max_tokens, max_path = get("max_tokens"), "$.max_tokens"
+    return GenerationParams(
+        temperature=optional_number(get("temperature"), "$.temperature", CODEC),
+        top_p=optional_number(get("top_p"), "$.top_p", CODEC),
+        top_k=optional_int(get("top_k"), "$.top_k", CODEC),
+        max_tokens=optional_int(max_tokens, max_path, CODEC),
+        stop=decode_stop(get("stop"), "$.stop"),
+        seed=optional_int(get("seed"), "$.seed", CODEC),
+        n=optional_int(get("n"), "$.n", CODEC),
+        presence_penalty=optional_number(get("presence_penalty"), "$.presence_penalty", CODEC),
+        frequency_penalty=optional_number(get("frequency_penalty"), "$.frequency_penalty", CODEC),
+        response_format=get("response_format"),
+        reasoning_effort=optional_str(get("reasoning_effort"), "$.reasoning_effort", CODEC),
+    )
+
+
+def system_text(messages: Sequence[Message]) -> str | None:
+    """Normalized system text: the leading system/developer messages' text, joined by blank lines."""
+    texts: list[str] = []
+    for message in messages:
+        if message.role not in SYSTEM_ROLES:
+            break
+        texts.append(message.text)
+    return "\n\n".join(texts) if texts else None
+
+
+def azure_deployment(url: str | None) -> str | None:
+    """The deployment named in an Azure OpenAI URL (``/openai/deployments/{name}/...``), if any."""
+    if not url:
+        return None
+    marker = "/openai/deployments/"
+    start = url.find(marker)
+    if start == -1:
+        return None
+    start += len(marker)
+    end = url.find("/", start)
+    return url[start:end] if end != -1 else None
+
+
+def decode_request(request: Any, url: str | None) -> AnnotatedLlmRequest:
+    """A whole Chat Completions request body."""
+    body = _expect_mapping(request, "$", "the request body")
+    model = optional_str(body.get("model"), "$.model", CODEC)
+    if model is None:
+        model = azure_deployment(url)
+    messages_raw = body.get("messages")
+    messages: tuple[Message, ...] = ()
+    if messages_raw is not None:
+        items = _expect_list(messages_raw, "$.messages", "messages")
+        messages = tuple(decode_message(item, f"$.messages[{i}]") for i, item in enumerate(items))
+    tools_raw = body.get("tools")
+    tools: tuple[ToolDefinition, ...] = ()
+    if tools_raw is not None:
+        items = _expect_list(tools_raw, "$.tools", "tools")
+        tools = tuple(decode_tool(item, f"$.tools[{i}]") for i, item in enumerate(items))
+    tool_choice_raw = body.get("tool_choice")
+    return mark_pristine(
+        AnnotatedLlmRequest(
+            model=model,
+            stream=optional_bool(body.get("stream"), "$.stream", CODEC) or False,
+            system=system_text(messages),
+            messages=messages,
+            params=decode_params(body),
+            tools=tools,
+            tool_choice=decode_tool_choice(tool_choice_raw, "$.tool_choice") if tool_choice_raw is not None else None,
+            operation="chat",
+            extra=split_known(body, _REQUEST_KEYS),
+            raw=body,
+        )
+    )
+
+
+# ----------------------------------------------------------------------------------------- encode
+
+
+def _set_or_pop(out: dict[str, Any], key: str, value: Any) -> None:
+    if value is None:
+        out.pop(key, None)
+    else:
+        out[key] = value
+
+
+def _data_url(media_type: str | None, data: str) -> str:
+    return f"data:{media_type or 'application/octet-stream'};base64,{data}"
+
+
+def encode_part(part: ContentPart, path: str) -> Any:
+    """A content part in wire form: its original dict when untouched, else a merge over it."""
+    if is_pristine(part):
+        return part.raw
+    raw = part.raw or {}
+    old: ContentPart | None = decode_part(raw, path) if part.raw is not None else None
+    same_type = old is not None and old.kind == part.kind and (
+        not isinstance(part, OtherPart) or (isinstance(old, OtherPart) and old.type == part.type)
+    )
+    out: dict[str, Any] = dict(raw) if same_type else {}
+    old_extra = old.extra if (same_type and old is not None) else {}
+    if isinstance(part, TextPart):
+        out["type"] = "text"
+        out["text"] = part.text
+    elif isinstance(part, ImagePart):
+        out["type"] = "image_url"
+        previous = raw.get("image_url") if same_type else None
+        image: dict[str, Any] = dict(previous) if isinstance(previous, Mapping) else {}
+        url = part.url
+        if url is None and part.data is not None:
+            url = _data_url(part.media_type, part.data)
+        if url is None:
+            raise EncodeError("an image part needs a url or data", path=path, codec=CODEC)
+        image["url"] = url
+        _set_or_pop(image, "detail", part.detail)
+        out["image_url"] = image
+    elif isinstance(part, AudioPart):
+        out["type"] = "input_audio"
+        previous = raw.get("input_audio") if same_type else None
+        audio: dict[str, Any] = dict(previous) if isinstance(previous, Mapping) else {}
+        _set_or_pop(audio, "data", part.data)
+        _set_or_pop(audio, "format", part.format)
+        out["input_audio"] = audio
+    elif isinstance(part, FilePart):
+        out["type"] = "file"
+        previous = raw.get("file") if same_type else None
+        file: dict[str, Any] = dict(previous) if isinstance(previous, Mapping) else {}
+        _set_or_pop(file, "file_id", part.file_id)
+        data = part.data
+        if data is not None and not data.startswith("data:") and part.media_type and not same_type:
+            data = _data_url(part.media_type, data)
+        _set_or_pop(file, "file_data", data)
+        _set_or_pop(file, "filename", part.filename)
+        out["file"] = file
+    elif isinstance(part, RefusalPart):
+        out["type"] = "refusal"
+        out["refusal"] = part.refusal
+    else:
+        out["type"] = part.type
+    apply_extra(out, part.extra, old_extra)
+    return out
+
+
+def _arguments_text(call: ToolCall, old: ToolCall | None) -> str:
+    if old is not None:
+        if call.arguments != old.arguments:
+            return orjson.dumps(call.arguments).decode() if call.arguments is not None else "{}"
+        if call.arguments_raw is not None:
+            return call.arguments_raw
+    if call.arguments_raw is not None:
+        return call.arguments_raw
+    return orjson.dumps(call.arguments).decode() if call.arguments is not None else "{}"
+
+
+def encode_tool_call(call: ToolCall, path: str) -> Any:
+    """A tool call in wire form."""
+    if is_pristine(call):
+        return call.raw
+    old = decode_tool_call(call.raw, path) if call.raw is not None else None
+    same_type = old is not None and old.type == call.type
+    out: dict[str, Any] = dict(call.raw) if (same_type and call.raw is not None) else {}
+    _set_or_pop(out, "id", call.id)
+    out["type"] = call.type
+    previous = out.get(call.type)
+    body: dict[str, Any] = dict(previous) if isinstance(previous, Mapping) else {}
+    body["name"] = call.name
+    if call.type == "function":
+        if old is None or not same_type or call.arguments != old.arguments or (
+            call.arguments_raw != old.arguments_raw
+        ):
+            body["arguments"] = _arguments_text(call, old if same_type else None)
+    else:
+        _set_or_pop(body, "input", call.arguments_raw)
+    out[call.type] = body
+    apply_extra(out, call.extra, old.extra if (same_type and old is not None) else {})
+    return out
+
+
+def encode_message(message: Message, path: str) -> Any:
+    """A message in wire form."""
+    if is_pristine(message):
+        return message.raw
+    old = decode_message(message.raw, path) if message.raw is not None else None
+    out: dict[str, Any] = dict(message.raw) if message.raw is not None else {}
+    out["role"] = message.role
+    if old is None or message.content != old.content:
+        if isinstance(message.content, tuple):
+            out["content"] = [encode_part(part, f"{path}.content[{i}]") for i, part in enumerate(message.content)]
+        elif message.content is not None or "content" in out or message.role != "assistant":
+            out["content"] = message.content
+    if old is None or message.name != old.name:
+        _set_or_pop(out, "name", message.name)
+    if old is None or message.tool_calls != old.tool_calls:
+        if message.tool_calls:
+            out["tool_calls"] = [
+                encode_tool_call(call, f"{path}.tool_calls[{i}]") for i, call in enumerate(message.tool_calls)
+            ]
+        else:
+            out.pop("tool_calls", None)
+    if old is None or message.tool_call_id != old.tool_call_id:
+        _set_or_pop(out, "tool_call_id", message.tool_call_id)
+    apply_extra(out, message.extra, old.extra if old is not None else {})
+    return out
+
+
+def encode_tool(tool: ToolDefinition, path: str) -> Any:
+    """A tool definition in wire form."""
+    if is_pristine(tool):
+        return tool.raw
+    old = decode_tool(tool.raw, path) if tool.raw is not None else None
+    same_type = old is not None and old.type == tool.type
+    out: dict[str, Any] = dict(tool.raw) if (same_type and tool.raw is not None) else {}
+    old_extra = old.extra if (same_type and old is not None) else {}
+    out["type"] = tool.type
+    if tool.type == "function":
+        previous = out.get("function")
+        function: dict[str, Any] = dict(previous) if isinstance(previous, Mapping) else {}
+        function["name"] = tool.name
+        _set_or_pop(function, "description", tool.description)
+        _set_or_pop(function, "parameters", tool.parameters)
+        _set_or_pop(function, "strict", tool.strict)
+        apply_extra(function, tool.extra, old_extra)
+        out["function"] = function
+    else:
+        apply_extra(out, tool.extra, old_extra)
+    return out
+
+
+def encode_tool_choice(choice: ToolChoice) -> Any:
+    """``tool_choice`` in wire form."""
+    if is_pristine(choice):
+        return choice.raw
+    if choice.mode == "tool":
+        if not choice.name:
+            raise EncodeError("tool_choice mode 'tool' needs a tool name", path="$.tool_choice", codec=CODEC)
+        return {"type": "function", "function": {"name": choice.name}, **choice.extra}
+    if choice.extra.get("allowed_tools") is not None:
+        allowed = dict(choice.extra["allowed_tools"])
+        allowed["mode"] = choice.mode
+        return {"type": "allowed_tools", **choice.extra, "allowed_tools": allowed}
+    return choice.mode
+
+
+def apply_system(messages: list[Any], system: str | None) -> list[Any]:
+    """Make the leading system/developer run of wire ``messages`` say ``system`` (or remove it)."""
+    lead = 0
+    while lead < len(messages) and isinstance(messages[lead], Mapping) and messages[lead].get("role") in SYSTEM_ROLES:
+        lead += 1
+    rest = messages[lead:]
+    if system is None:
+        return rest
+    first = dict(messages[0]) if lead else {"role": "system"}
+    first["content"] = system
+    return [first, *rest]
+
+
+def _max_tokens_key(original: Mapping[str, Any], url: str | None) -> list[str]:
+    keys = [key for key in ("max_completion_tokens", "max_tokens") if key in original]
+    if keys:
+        return keys
+    # OpenAI's newer models accept only max_completion_tokens; most compatible servers know max_tokens.
+    if url is None or "openai.com" in url or "/openai/" in url:
+        return ["max_completion_tokens"]
+    return ["max_tokens"]
+
+
+_PARAM_KEYS = {
+    "temperature": "temperature",
+    "top_p": "top_p",
+    "top_k": "top_k",
+    "seed": "seed",
+    "n": "n",
+    "presence_penalty": "presence_penalty",
+    "frequency_penalty": "frequency_penalty",
+    "response_format": "response_format",
+    "reasoning_effort": "reasoning_effort",
+}
+
+
+def encode_params(
+    out: dict[str, Any], params: GenerationParams, old: GenerationParams, original: Mapping[str, Any], url: str | None
+) -> None:
+    """Write the parameters that differ from ``old``."""
+    if params is old:
+        return
+    for field_name, key in _PARAM_KEYS.items():
+        value = getattr(params, field_name)
+        if value != getattr(old, field_name):
+            _set_or_pop(out, key, value)
+    if params.max_tokens != old.max_tokens:
+        for key in _max_tokens_key(original, url):
+            _set_or_pop(out, key, params.max_tokens)
+    if params.stop != old.stop:
+        _set_or_pop(out, "stop", list(params.stop) if params.stop is not None else None)
+    for unsupported in ("dimensions", "encoding_format"):
+        if getattr(params, unsupported) != getattr(old, unsupported):
+            raise EncodeError(f"chat requests have no '{unsupported}'", path=f"$.{unsupported}", codec=CODEC)
+
+
+def encode_request(
+    annotated: AnnotatedLlmRequest, original: Mapping[str, Any], url: str | None, inject_stream_usage: bool
+) -> Mapping[str, Any]:
+    """Merge ``annotated`` over ``original``; ``original`` itself comes back when nothing changed."""
+    if not isinstance(original, Mapping):
+        raise EncodeError("the original request must be a JSON object", path="$", codec=CODEC)
+    if is_pristine(annotated) and annotated.raw is original:
+        out: Mapping[str, Any] = original
+    else:
+        out = _merge_request(annotated, original, url)
+    if inject_stream_usage and annotated.stream and "stream_options" not in out:
+        out = {**out, "stream_options": {"include_usage": True}}
+    return out
+
+
+def _merge_request(annotated: AnnotatedLlmRequest, original: Mapping[str, Any], url: str | None) -> Mapping[str, Any]:
+    try:
+        old = decode_request(original, url)
+    except DecodeError as exc:
+        raise EncodeError(f"the original request does not decode: {exc.message}", path=exc.path, codec=CODEC) from exc
+    if annotated == old:
+        return original
+    out = dict(original)
+    if annotated.model != old.model:
+        _set_or_pop(out, "model", annotated.model)
+    if annotated.stream != old.stream:
+        if annotated.stream or "stream" in out:
+            out["stream"] = annotated.stream
+        if not annotated.stream and "stream_options" in out and old.stream:
+            del out["stream_options"]  # OpenAI rejects stream_options on non-streamed requests
+    if annotated.operation != "chat" or annotated.inputs is not None:
+        raise EncodeError("openai-chat encodes chat requests only", path="$", codec=CODEC)
+    messages: list[Any] | None = None
+    if annotated.messages != old.messages:
+        messages = [encode_message(message, f"$.messages[{i}]") for i, message in enumerate(annotated.messages)]
+    if annotated.system != old.system:
+        if messages is None:
+            messages = list(original.get("messages") or [])
+        messages = apply_system(messages, annotated.system)
+    if messages is not None:
+        out["messages"] = messages
+    encode_params(out, annotated.params, old.params, original, url)
+    if annotated.tools != old.tools:
+        if annotated.tools:
+            out["tools"] = [encode_tool(tool, f"$.tools[{i}]") for i, tool in enumerate(annotated.tools)]
+        else:
+            # OpenAI rejects an empty tools array, and tool_choice / parallel_tool_calls without tools.
+            out.pop("tools", None)
+            if annotated.tool_choice == old.tool_choice:
+                out.pop("tool_choice", None)
+            out.pop("parallel_tool_calls", None)
+    if annotated.tool_choice != old.tool_choice:
+        if annotated.tool_choice is None:
+            out.pop("tool_choice", None)
+        else:
+            out["tool_choice"] = encode_tool_choice(annotated.tool_choice)
+    apply_extra(out, annotated.extra, old.extra)
+    return out

@@ -1,0 +1,192 @@
+"""Building blocks for codec authors (built-in and third-party codecs use the same ones).
+
+Nothing here does I/O. Everything that can fail raises :class:`~nemoflow.DecodeError` with a JSON path.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import orjson
+
+from nemoflow._codec import StreamDecoder
+from nemoflow._errors import DecodeError, json_path
+from nemoflow._model import AnnotatedLlmResponse, ErrorKind, is_pristine, mark_pristine
+from nemoflow._sse import SSEDecoder
+
+__all__ = [
+    "ERROR_BODY_LIMIT",
+    "apply_extra",
+    "classify_status",
+    "decode_sse_stream",
+    "error_body_text",
+    "is_pristine",
+    "json_path",
+    "mark_pristine",
+    "optional_bool",
+    "optional_int",
+    "optional_number",
+    "optional_str",
+    "parse_json_object",
+    "retry_after_seconds",
+    "split_known",
+]
+
+ERROR_BODY_LIMIT = 4096
+"""Error bodies are kept up to this many bytes (UTF-8), so a huge HTML error page never bloats a span."""
+
+
+def split_known(raw: Mapping[str, Any], known: frozenset[str]) -> dict[str, Any]:
+    """The keys of ``raw`` not in ``known``: what goes to ``extra``."""
+    return {key: value for key, value in raw.items() if key not in known}
+
+
+def apply_extra(out: dict[str, Any], new_extra: Mapping[str, Any], old_extra: Mapping[str, Any]) -> None:
+    """Write an edited ``extra`` into ``out``: removed keys are dropped, added or changed keys set."""
+    if new_extra is old_extra or new_extra == old_extra:
+        return
+    for key in old_extra:
+        if key not in new_extra:
+            out.pop(key, None)
+    for key, value in new_extra.items():
+        if key not in old_extra or old_extra[key] != value:
+            out[key] = value
+
+
+def _type_error(what: str, value: Any, path: str, codec: str | None) -> DecodeError:
+    return DecodeError(f"expected {what}, got {type(value).__name__}", path=path, codec=codec)
+
+
+def optional_str(value: Any, path: str, codec: str | None = None) -> str | None:
+    """``value`` if it is a string or ``None``; else a :class:`DecodeError` at ``path``."""
+    if value is None or isinstance(value, str):
+        return value
+    raise _type_error("a string", value, path, codec)
+
+
+def optional_int(value: Any, path: str, codec: str | None = None) -> int | None:
+    """``value`` if it is an integer (not a bool) or ``None``; integral floats such as ``5.0`` are accepted."""
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise _type_error("an integer", value, path, codec)
+
+
+def optional_number(value: Any, path: str, codec: str | None = None) -> float | None:
+    """``value`` if it is a finite number (not a bool) or ``None``."""
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return value
+    raise _type_error("a number", value, path, codec)
+
+
+def optional_bool(value: Any, path: str, codec: str | None = None) -> bool | None:
+    """``value`` if it is a bool or ``None``."""
+    if value is None or isinstance(value, bool):
+        return value
+    raise _type_error("a boolean", value, path, codec)
+
+
+def parse_json_object(data: str | bytes, path: str = "$", codec: str | None = None) -> Any:
+    """Parse JSON text; malformed input becomes a :class:`DecodeError` at ``path``."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise DecodeError(f"not valid JSON: {exc}", path=path, codec=codec) from exc
+
+
+def decode_sse_stream(
+    decoder: StreamDecoder,
+    byte_chunks: Iterable[bytes],
+    *,
+    max_line_bytes: int = 1024 * 1024,
+) -> AnnotatedLlmResponse:
+    """Drive ``decoder`` with the server-sent events found in ``byte_chunks`` and return its result."""
+    sse = SSEDecoder(max_line_bytes=max_line_bytes)
+    for chunk in byte_chunks:
+        for event in sse.feed(chunk):
+            decoder.feed(event.data, event.event)
+    for event in sse.finish():
+        decoder.feed(event.data, event.event)
+    return decoder.finish()
+
+
+def error_body_text(body: bytes | str | Mapping[str, Any] | None) -> str | None:
+    """The error body as text, cut to :data:`ERROR_BODY_LIMIT` bytes on a character boundary."""
+    if body is None:
+        return None
+    if isinstance(body, Mapping):
+        raw = orjson.dumps(body, default=str)
+    elif isinstance(body, str):
+        raw = body.encode("utf-8", "replace")
+    else:
+        raw = bytes(body)
+    if len(raw) <= ERROR_BODY_LIMIT:
+        return raw.decode("utf-8", "replace")
+    return raw[:ERROR_BODY_LIMIT].decode("utf-8", "ignore")
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is not None:
+        return value
+    for key, candidate in headers.items():
+        if key.lower() == name:
+            return candidate
+    return None
+
+
+def retry_after_seconds(
+    headers: Mapping[str, str], *, now: Callable[[], float] = time.time
+) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (delta seconds or an HTTP date)."""
+    millis = _header(headers, "retry-after-ms")
+    if millis is not None:
+        try:
+            value = float(millis)
+        except ValueError:
+            pass
+        else:
+            if math.isfinite(value) and value >= 0:
+                return value / 1000.0
+    seconds = _header(headers, "retry-after")
+    if seconds is None:
+        return None
+    seconds = seconds.strip()
+    try:
+        value = float(seconds)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(seconds)
+        except (TypeError, ValueError, IndexError):
+            return None
+        return max(0.0, when.timestamp() - now())
+    return value if math.isfinite(value) and value >= 0 else None
+
+
+def classify_status(status: int) -> ErrorKind:
+    """The error kind an HTTP status implies when the body says nothing more specific."""
+    if status == 401:
+        return ErrorKind.AUTHENTICATION
+    if status == 403:
+        return ErrorKind.PERMISSION
+    if status == 404:
+        return ErrorKind.NOT_FOUND
+    if status in (408, 504):
+        return ErrorKind.TIMEOUT
+    if status == 429:
+        return ErrorKind.RATE_LIMIT
+    if status in (503, 529):
+        return ErrorKind.OVERLOADED
+    if 500 <= status < 600:
+        return ErrorKind.SERVER
+    if 400 <= status < 500:
+        return ErrorKind.INVALID_REQUEST
+    return ErrorKind.UNKNOWN
+
