@@ -124,7 +124,9 @@ def _decode(args: argparse.Namespace, data: bytes, origin: str) -> tuple[LlmCode
         if codec is None:
             first = _first_stream_payload(data)
             if first is None:
-                raise _UserError(f"{origin}: the stream has no JSON event to detect the codec from; pass --codec")
+                raise _UserError(
+                    f"{origin}: the stream has no JSON event to detect the codec from; pass --codec"
+                )
             codec, _ = _detect(first, args.url)
         return codec, "stream", codec.decode_stream([data], url=args.url)
     try:

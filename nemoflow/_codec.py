@@ -98,9 +98,7 @@ class LlmCodec(Protocol):
         """Write ``annotated`` back over ``original``; returns ``original`` itself when nothing changed."""
         ...
 
-    def decode_response(
-        self, response: Mapping[str, Any], *, url: str | None = None
-    ) -> AnnotatedLlmResponse:
+    def decode_response(self, response: Mapping[str, Any], *, url: str | None = None) -> AnnotatedLlmResponse:
         """Decode a complete (non-streamed) response body."""
         ...
 
@@ -108,9 +106,7 @@ class LlmCodec(Protocol):
         """Return a fresh decoder for one streamed response."""
         ...
 
-    def decode_stream(
-        self, byte_chunks: Iterable[bytes], *, url: str | None = None
-    ) -> AnnotatedLlmResponse:
+    def decode_stream(self, byte_chunks: Iterable[bytes], *, url: str | None = None) -> AnnotatedLlmResponse:
         """Decode a whole streamed response given as raw bytes, in any chunking."""
         ...
 
@@ -248,9 +244,7 @@ def request_path(url: str) -> str:
     return url
 
 
-def resolve_codec(
-    method: str, url: str, body: Mapping[str, Any] | None = None
-) -> LlmCodec | None:
+def resolve_codec(method: str, url: str, body: Mapping[str, Any] | None = None) -> LlmCodec | None:
     """Find the codec for a request from its method and URL, using the body only to break ties.
 
     Returns ``None`` for traffic no codec claims (callers pass it through untouched). When several codecs

@@ -64,9 +64,7 @@ class CodecError(NemoflowError):
         return (_rebuild_codec_error, (type(self), self.message, self.path, self.codec))
 
 
-def _rebuild_codec_error(
-    cls: type[CodecError], message: str, path: str, codec: str | None
-) -> CodecError:
+def _rebuild_codec_error(cls: type[CodecError], message: str, path: str, codec: str | None) -> CodecError:
     return cls(message, path=path, codec=codec)
 
 

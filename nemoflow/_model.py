@@ -436,8 +436,10 @@ class Usage:
     @property
     def reported(self) -> bool:
         """Whether the provider reported any token count at all."""
-        return self.prompt_tokens is not None or self.completion_tokens is not None or (
-            self.total_tokens is not None
+        return (
+            self.prompt_tokens is not None
+            or self.completion_tokens is not None
+            or (self.total_tokens is not None)
         )
 
 

@@ -69,7 +69,7 @@ def optional_str(value: Any, path: str, codec: str | None = None) -> str | None:
 
 
 def optional_int(value: Any, path: str, codec: str | None = None) -> int | None:
-    """``value`` if it is an integer (not a bool) or ``None``; integral floats such as ``5.0`` are accepted."""
+    """``value`` if it is an integer (not a bool) or ``None``; integral floats (``5.0``) count as integers."""
     if value is None or (isinstance(value, int) and not isinstance(value, bool)):
         return value
     if isinstance(value, float) and value.is_integer():
@@ -142,9 +142,7 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return None
 
 
-def retry_after_seconds(
-    headers: Mapping[str, str], *, now: Callable[[], float] = time.time
-) -> float | None:
+def retry_after_seconds(headers: Mapping[str, str], *, now: Callable[[], float] = time.time) -> float | None:
     """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (delta seconds or an HTTP date)."""
     millis = _header(headers, "retry-after-ms")
     if millis is not None:
@@ -189,4 +187,3 @@ def classify_status(status: int) -> ErrorKind:
     if 400 <= status < 500:
         return ErrorKind.INVALID_REQUEST
     return ErrorKind.UNKNOWN
-

@@ -76,7 +76,11 @@ def test_stdin_error_body(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Captur
     ],
 )
 def test_bad_input_exits_2_with_one_clear_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, argv_extra: tuple[str, ...], message: str
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    content: bytes,
+    argv_extra: tuple[str, ...],
+    message: str,
 ) -> None:
     path = tmp_path / "payload"
     path.write_bytes(content)

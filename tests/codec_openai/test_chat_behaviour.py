@@ -56,7 +56,9 @@ def test_system_edit_rewrites_the_leading_run_and_keeps_its_keys() -> None:
         body["messages"][2],
     ]
     assert out["messages"][1] is body["messages"][2]
-    assert {k: v for k, v in out.items() if k != "messages"} == {k: v for k, v in body.items() if k != "messages"}
+    assert {k: v for k, v in out.items() if k != "messages"} == {
+        k: v for k, v in body.items() if k != "messages"
+    }
 
 
 def test_system_edit_inserts_and_removes() -> None:
@@ -84,7 +86,11 @@ def test_system_and_messages_edited_together() -> None:
     ("body_keys", "url", "written"),
     [
         ({"max_tokens": 100}, None, ["max_tokens"]),
-        ({"max_completion_tokens": 100}, "http://localhost:8000/v1/chat/completions", ["max_completion_tokens"]),
+        (
+            {"max_completion_tokens": 100},
+            "http://localhost:8000/v1/chat/completions",
+            ["max_completion_tokens"],
+        ),
         ({}, "https://api.openai.com/v1/chat/completions", ["max_completion_tokens"]),
         ({}, "http://127.0.0.1:8080/v1/chat/completions", ["max_tokens"]),
         ({"max_tokens": 1, "max_completion_tokens": 2}, None, ["max_completion_tokens", "max_tokens"]),
@@ -115,7 +121,11 @@ def test_dropping_every_tool_also_drops_tool_choice_and_parallel_flag() -> None:
 
 def test_tool_call_arguments_keep_their_bytes_unless_edited() -> None:
     spaced = '{ "city" :  "Oslo" }'
-    call = {"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": spaced, "x_fn": 1}}
+    call = {
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "weather", "arguments": spaced, "x_fn": 1},
+    }
     body = request(messages=[{"role": "assistant", "content": None, "tool_calls": [call]}])
     decoded = codec.decode(body)
     tool_call = decoded.messages[0].tool_calls[0]
@@ -123,7 +133,11 @@ def test_tool_call_arguments_keep_their_bytes_unless_edited() -> None:
     renamed = replace(tool_call, name="forecast")
     message = replace(decoded.messages[0], tool_calls=(renamed,))
     out = codec.encode(replace(decoded, messages=(message,)), body)
-    assert out["messages"][0]["tool_calls"][0]["function"] == {"name": "forecast", "arguments": spaced, "x_fn": 1}
+    assert out["messages"][0]["tool_calls"][0]["function"] == {
+        "name": "forecast",
+        "arguments": spaced,
+        "x_fn": 1,
+    }
     new_args = replace(tool_call, arguments={"city": "Bergen"})
     message = replace(decoded.messages[0], tool_calls=(new_args,))
     out = codec.encode(replace(decoded, messages=(message,)), body)
@@ -131,16 +145,25 @@ def test_tool_call_arguments_keep_their_bytes_unless_edited() -> None:
 
 
 def test_editing_a_part_keeps_unknown_keys_of_its_wrapper() -> None:
-    image = {"type": "image_url", "image_url": {"url": "https://x/cat.png", "detail": "low", "x_img": 3}, "x_part": 4}
+    image = {
+        "type": "image_url",
+        "image_url": {"url": "https://x/cat.png", "detail": "low", "x_img": 3},
+        "x_part": 4,
+    }
     body = request(messages=[{"role": "user", "content": [image, {"type": "text", "text": "what is it?"}]}])
     decoded = codec.decode(body)
     content = decoded.messages[0].content
     assert isinstance(content, tuple)
+    assert isinstance(content[0], nemoflow.ImagePart)
     sharper = replace(content[0], detail="high")
     message = replace(decoded.messages[0], content=(sharper, content[1]))
     out = codec.encode(replace(decoded, messages=(message,)), body)
     parts = out["messages"][0]["content"]
-    assert parts[0] == {"type": "image_url", "image_url": {"url": "https://x/cat.png", "detail": "high", "x_img": 3}, "x_part": 4}
+    assert parts[0] == {
+        "type": "image_url",
+        "image_url": {"url": "https://x/cat.png", "detail": "high", "x_img": 3},
+        "x_part": 4,
+    }
     assert parts[1] is body["messages"][0]["content"][1]
 
 
@@ -162,9 +185,15 @@ def test_new_messages_are_written_in_wire_form() -> None:
     out = codec.encode(replace(decoded, messages=(*decoded.messages, turn, result)), body)
     assert out["messages"][-2] == {
         "role": "assistant",
-        "tool_calls": [{"id": "call_9", "type": "function", "function": {"name": "lookup", "arguments": '{"q":"x"}'}}],
+        "tool_calls": [
+            {"id": "call_9", "type": "function", "function": {"name": "lookup", "arguments": '{"q":"x"}'}}
+        ],
     }
-    assert out["messages"][-1] == {"role": "tool", "content": [{"type": "text", "text": "42"}], "tool_call_id": "call_9"}
+    assert out["messages"][-1] == {
+        "role": "tool",
+        "content": [{"type": "text", "text": "42"}],
+        "tool_call_id": "call_9",
+    }
 
 
 def test_extra_edits_are_written_and_removed() -> None:
@@ -203,7 +232,10 @@ def test_stream_tool_calls_without_index_and_null_usage() -> None:
         '{"id":"c1","choices":null,"usage":null}',
     )
     result = codec.decode_stream(chunks)
-    assert [(c.id, c.name, c.arguments) for c in result.tool_calls] == [("t1", "a", {"x": 1}), ("t2", "b", {})]
+    assert [(c.id, c.name, c.arguments) for c in result.tool_calls] == [
+        ("t1", "a", {"x": 1}),
+        ("t2", "b", {}),
+    ]
     assert result.finish_reason is FinishReason.TOOL_CALLS
     assert (result.usage.prompt_tokens, result.usage.completion_tokens) == (9, 4)
 
@@ -221,6 +253,8 @@ def test_stream_error_event_finishes_as_error_with_partial_text() -> None:
 
 
 def test_usage_is_never_invented() -> None:
-    result = codec.decode_response({"id": "x", "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}}]})
+    result = codec.decode_response(
+        {"id": "x", "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}}]}
+    )
     assert result.usage == nemoflow.Usage()
     assert not result.usage.reported

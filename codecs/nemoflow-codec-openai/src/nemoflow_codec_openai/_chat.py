@@ -78,9 +78,7 @@ class OpenAIChatCodec:
         """Merge ``annotated`` over ``original`` (``original`` itself when nothing changed)."""
         return _chat_request.encode_request(annotated, original, url, self.inject_stream_usage)
 
-    def decode_response(
-        self, response: Mapping[str, Any], *, url: str | None = None
-    ) -> AnnotatedLlmResponse:
+    def decode_response(self, response: Mapping[str, Any], *, url: str | None = None) -> AnnotatedLlmResponse:
         """Decode a ``chat.completion`` object."""
         return _chat_response.decode_response(response)
 
@@ -88,9 +86,7 @@ class OpenAIChatCodec:
         """A fresh decoder for one ``chat.completion.chunk`` stream."""
         return _chat_response.ChatStreamDecoder()
 
-    def decode_stream(
-        self, byte_chunks: Iterable[bytes], *, url: str | None = None
-    ) -> AnnotatedLlmResponse:
+    def decode_stream(self, byte_chunks: Iterable[bytes], *, url: str | None = None) -> AnnotatedLlmResponse:
         """Decode a whole SSE response body, in any chunking."""
         return decode_sse_stream(self.stream_decoder(url=url), byte_chunks)
 

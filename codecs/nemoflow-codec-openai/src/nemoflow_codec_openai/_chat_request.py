@@ -10,7 +10,7 @@ an edited one is its original dict with only the changed fields rewritten; a new
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
@@ -150,7 +150,9 @@ def decode_part(raw: Any, path: str) -> ContentPart:
         refusal = part.get("refusal")
         if not isinstance(refusal, str):
             raise DecodeError("refusal part needs a string 'refusal'", path=f"{path}.refusal", codec=CODEC)
-        result = RefusalPart(refusal=refusal, extra=split_known(part, frozenset({"type", "refusal"})), raw=part)
+        result = RefusalPart(
+            refusal=refusal, extra=split_known(part, frozenset({"type", "refusal"})), raw=part
+        )
     else:
         result = OtherPart(type=part_type, extra=split_known(part, frozenset({"type"})), raw=part)
     return mark_pristine(result)
@@ -219,7 +221,9 @@ def decode_tool(raw: Any, path: str) -> ToolDefinition:
         function = _expect_mapping(tool.get("function"), f"{path}.function", "function")
         name = function.get("name")
         if not isinstance(name, str):
-            raise DecodeError("function tool needs a string 'name'", path=f"{path}.function.name", codec=CODEC)
+            raise DecodeError(
+                "function tool needs a string 'name'", path=f"{path}.function.name", codec=CODEC
+            )
         result = ToolDefinition(
             name=name,
             description=optional_str(function.get("description"), f"{path}.function.description", CODEC),
@@ -243,18 +247,27 @@ def decode_tool(raw: Any, path: str) -> ToolDefinition:
     return mark_pristine(result)
 
 
+_TOOL_CHOICE_MODES: dict[str, Literal["auto", "none", "required"]] = {
+    "auto": "auto",
+    "none": "none",
+    "required": "required",
+}
+
+
 def decode_tool_choice(raw: Any, path: str) -> ToolChoice:
     """``tool_choice``: a mode string or an object naming a tool."""
     if isinstance(raw, str):
-        mode = raw if raw in ("auto", "none", "required") else "auto"
-        return mark_pristine(ToolChoice(mode=mode, raw=raw))  # type: ignore[arg-type]
+        # Unknown mode strings (some compatible servers accept more) are kept through ``raw``.
+        return mark_pristine(ToolChoice(mode=_TOOL_CHOICE_MODES.get(raw, "auto"), raw=raw))
     choice = _expect_mapping(raw, path, "tool_choice")
     choice_type = optional_str(choice.get("type"), f"{path}.type", CODEC)
     if choice_type == "allowed_tools":
         allowed = choice.get("allowed_tools")
         inner = allowed.get("mode") if isinstance(allowed, Mapping) else None
-        mode = "required" if inner == "required" else "auto"
-        return mark_pristine(ToolChoice(mode=mode, extra=split_known(choice, frozenset({"type"})), raw=choice))
+        mode: Literal["auto", "required"] = "required" if inner == "required" else "auto"
+        return mark_pristine(
+            ToolChoice(mode=mode, extra=split_known(choice, frozenset({"type"})), raw=choice)
+        )
     body = choice.get(choice_type or "function")
     name = body.get("name") if isinstance(body, Mapping) else None
     return mark_pristine(
@@ -350,7 +363,9 @@ def decode_request(request: Any, url: str | None) -> AnnotatedLlmRequest:
             messages=messages,
             params=decode_params(body),
             tools=tools,
-            tool_choice=decode_tool_choice(tool_choice_raw, "$.tool_choice") if tool_choice_raw is not None else None,
+            tool_choice=decode_tool_choice(tool_choice_raw, "$.tool_choice")
+            if tool_choice_raw is not None
+            else None,
             operation="chat",
             extra=split_known(body, _REQUEST_KEYS),
             raw=body,
@@ -378,8 +393,10 @@ def encode_part(part: ContentPart, path: str) -> Any:
         return part.raw
     raw = part.raw or {}
     old: ContentPart | None = decode_part(raw, path) if part.raw is not None else None
-    same_type = old is not None and old.kind == part.kind and (
-        not isinstance(part, OtherPart) or (isinstance(old, OtherPart) and old.type == part.type)
+    same_type = (
+        old is not None
+        and old.kind == part.kind
+        and (not isinstance(part, OtherPart) or (isinstance(old, OtherPart) and old.type == part.type))
     )
     out: dict[str, Any] = dict(raw) if same_type else {}
     old_extra = old.extra if (same_type and old is not None) else {}
@@ -449,8 +466,11 @@ def encode_tool_call(call: ToolCall, path: str) -> Any:
     body: dict[str, Any] = dict(previous) if isinstance(previous, Mapping) else {}
     body["name"] = call.name
     if call.type == "function":
-        if old is None or not same_type or call.arguments != old.arguments or (
-            call.arguments_raw != old.arguments_raw
+        if (
+            old is None
+            or not same_type
+            or call.arguments != old.arguments
+            or (call.arguments_raw != old.arguments_raw)
         ):
             body["arguments"] = _arguments_text(call, old if same_type else None)
     else:
@@ -469,7 +489,9 @@ def encode_message(message: Message, path: str) -> Any:
     out["role"] = message.role
     if old is None or message.content != old.content:
         if isinstance(message.content, tuple):
-            out["content"] = [encode_part(part, f"{path}.content[{i}]") for i, part in enumerate(message.content)]
+            out["content"] = [
+                encode_part(part, f"{path}.content[{i}]") for i, part in enumerate(message.content)
+            ]
         elif message.content is not None or "content" in out or message.role != "assistant":
             out["content"] = message.content
     if old is None or message.name != old.name:
@@ -528,7 +550,11 @@ def encode_tool_choice(choice: ToolChoice) -> Any:
 def apply_system(messages: list[Any], system: str | None) -> list[Any]:
     """Make the leading system/developer run of wire ``messages`` say ``system`` (or remove it)."""
     lead = 0
-    while lead < len(messages) and isinstance(messages[lead], Mapping) and messages[lead].get("role") in SYSTEM_ROLES:
+    while (
+        lead < len(messages)
+        and isinstance(messages[lead], Mapping)
+        and messages[lead].get("role") in SYSTEM_ROLES
+    ):
         lead += 1
     rest = messages[lead:]
     if system is None:
@@ -562,7 +588,11 @@ _PARAM_KEYS = {
 
 
 def encode_params(
-    out: dict[str, Any], params: GenerationParams, old: GenerationParams, original: Mapping[str, Any], url: str | None
+    out: dict[str, Any],
+    params: GenerationParams,
+    old: GenerationParams,
+    original: Mapping[str, Any],
+    url: str | None,
 ) -> None:
     """Write the parameters that differ from ``old``."""
     if params is old:
@@ -596,11 +626,15 @@ def encode_request(
     return out
 
 
-def _merge_request(annotated: AnnotatedLlmRequest, original: Mapping[str, Any], url: str | None) -> Mapping[str, Any]:
+def _merge_request(
+    annotated: AnnotatedLlmRequest, original: Mapping[str, Any], url: str | None
+) -> Mapping[str, Any]:
     try:
         old = decode_request(original, url)
     except DecodeError as exc:
-        raise EncodeError(f"the original request does not decode: {exc.message}", path=exc.path, codec=CODEC) from exc
+        raise EncodeError(
+            f"the original request does not decode: {exc.message}", path=exc.path, codec=CODEC
+        ) from exc
     if annotated == old:
         return original
     out = dict(original)
@@ -615,7 +649,9 @@ def _merge_request(annotated: AnnotatedLlmRequest, original: Mapping[str, Any], 
         raise EncodeError("openai-chat encodes chat requests only", path="$", codec=CODEC)
     messages: list[Any] | None = None
     if annotated.messages != old.messages:
-        messages = [encode_message(message, f"$.messages[{i}]") for i, message in enumerate(annotated.messages)]
+        messages = [
+            encode_message(message, f"$.messages[{i}]") for i, message in enumerate(annotated.messages)
+        ]
     if annotated.system != old.system:
         if messages is None:
             messages = list(original.get("messages") or [])

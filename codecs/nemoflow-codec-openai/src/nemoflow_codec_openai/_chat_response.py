@@ -52,7 +52,9 @@ _FINISH_REASONS = {
     "content_filter": FinishReason.CONTENT_FILTER,
     "error": FinishReason.ERROR,
 }
-_RESPONSE_KEYS = frozenset({"id", "model", "choices", "usage", "created", "system_fingerprint", "service_tier"})
+_RESPONSE_KEYS = frozenset(
+    {"id", "model", "choices", "usage", "created", "system_fingerprint", "service_tier"}
+)
 _CHOICE_KEYS = frozenset({"index", "message", "delta", "finish_reason"})
 _MESSAGE_KEYS = frozenset({"role", "content", "tool_calls", "refusal", "reasoning_content", "reasoning"})
 _USAGE_COUNT_KEYS = frozenset({"prompt_tokens", "completion_tokens", "total_tokens"})
@@ -114,7 +116,9 @@ def decode_usage(raw: Any, path: str) -> tuple[Usage, float | None]:
             prompt_details.get("cache_write_tokens"), f"{details_path}.cache_write_tokens", CODEC
         )
     if cache_read is None and "prompt_cache_hit_tokens" in raw:  # DeepSeek
-        cache_read = optional_int(raw.get("prompt_cache_hit_tokens"), f"{path}.prompt_cache_hit_tokens", CODEC)
+        cache_read = optional_int(
+            raw.get("prompt_cache_hit_tokens"), f"{path}.prompt_cache_hit_tokens", CODEC
+        )
     reasoning: int | None = None
     completion_details = raw.get("completion_tokens_details")
     if isinstance(completion_details, Mapping):
@@ -147,7 +151,8 @@ def _decode_tool_calls(raw: Any, path: str) -> tuple[ToolCall, ...]:
         item_path = f"{path}[{i}]"
         if not isinstance(item, Mapping):
             raise DecodeError("a tool call must be a JSON object", path=item_path, codec=CODEC)
-        call_type = item.get("type") if isinstance(item.get("type"), str) else "function"
+        declared = item.get("type")
+        call_type = declared if isinstance(declared, str) and declared else "function"
         body = item.get(call_type)
         if not isinstance(body, Mapping):
             continue
@@ -155,7 +160,9 @@ def _decode_tool_calls(raw: Any, path: str) -> tuple[ToolCall, ...]:
         if not isinstance(name, str) or not name:
             continue  # partial entries without a name cannot be acted on
         if call_type == "function":
-            arguments, arguments_raw = parse_arguments(body.get("arguments"), f"{item_path}.function.arguments")
+            arguments, arguments_raw = parse_arguments(
+                body.get("arguments"), f"{item_path}.function.arguments"
+            )
         else:
             arguments, arguments_raw = None, optional_str(body.get("input"), f"{item_path}.{call_type}.input")
         calls.append(
@@ -178,7 +185,8 @@ def _content_text(raw: Any, path: str) -> str | None:
         texts = [
             part["text"]
             for part in raw
-            if isinstance(part, Mapping) and part.get("type") in ("text", "output_text")
+            if isinstance(part, Mapping)
+            and part.get("type") in ("text", "output_text")
             and isinstance(part.get("text"), str)
         ]
         return "".join(texts) if texts else None
@@ -479,7 +487,9 @@ _CONTEXT_LENGTH = re.compile(
 _CONTENT_FILTER = re.compile(r"content[ _](filter|management|policy)|safety system|flagged", re.IGNORECASE)
 
 
-def error_from_object(raw: Any, status: int | None, headers: Mapping[str, str] | None = None) -> AnnotatedLlmError:
+def error_from_object(
+    raw: Any, status: int | None, headers: Mapping[str, str] | None = None
+) -> AnnotatedLlmError:
     """Classify an OpenAI-style error object (``{"message", "type", "code", "param"}``) or a bare message."""
     if isinstance(raw, Mapping):
         message = raw.get("message")

@@ -62,7 +62,9 @@ def _decode_inputs(raw: Any) -> tuple[EmbeddingInput, ...]:
         elif isinstance(item, list) and all(_is_int(token) for token in item):
             items.append(tuple(item))
         else:
-            raise DecodeError("each input must be a string or an array of token ids", path=f"$.input[{i}]", codec=CODEC)
+            raise DecodeError(
+                "each input must be a string or an array of token ids", path=f"$.input[{i}]", codec=CODEC
+            )
     return tuple(items)
 
 
@@ -155,11 +157,15 @@ class OpenAIEmbeddingsCodec:
         try:
             old = self.decode(original, url=url)
         except DecodeError as exc:
-            raise EncodeError(f"the original request does not decode: {exc.message}", path=exc.path, codec=CODEC) from exc
+            raise EncodeError(
+                f"the original request does not decode: {exc.message}", path=exc.path, codec=CODEC
+            ) from exc
         if annotated == old:
             return original
         if annotated.messages or annotated.tools or annotated.stream:
-            raise EncodeError("embeddings requests have no messages, tools or streaming", path="$", codec=CODEC)
+            raise EncodeError(
+                "embeddings requests have no messages, tools or streaming", path="$", codec=CODEC
+            )
         out = dict(original)
         if annotated.model != old.model:
             if annotated.model is None:
@@ -180,9 +186,7 @@ class OpenAIEmbeddingsCodec:
         apply_extra(out, annotated.extra, old.extra)
         return out
 
-    def decode_response(
-        self, response: Mapping[str, Any], *, url: str | None = None
-    ) -> AnnotatedLlmResponse:
+    def decode_response(self, response: Mapping[str, Any], *, url: str | None = None) -> AnnotatedLlmResponse:
         """Decode an embeddings ``list`` response: usage, vector count and dimension."""
         if not isinstance(response, Mapping):
             raise DecodeError("the response body must be a JSON object", path="$", codec=CODEC)
@@ -194,7 +198,9 @@ class OpenAIEmbeddingsCodec:
         dimension: int | None = None
         for i, item in enumerate(data):
             if not isinstance(item, Mapping):
-                raise DecodeError("an embedding entry must be a JSON object", path=f"$.data[{i}]", codec=CODEC)
+                raise DecodeError(
+                    "an embedding entry must be a JSON object", path=f"$.data[{i}]", codec=CODEC
+                )
             if dimension is None and "embedding" in item:
                 dimension = _vector_dimension(item["embedding"], f"$.data[{i}].embedding")
         usage = Usage()
@@ -224,9 +230,7 @@ class OpenAIEmbeddingsCodec:
         """Embeddings are not streamed: the decoder rejects every event."""
         return _NoStreamDecoder()
 
-    def decode_stream(
-        self, byte_chunks: Iterable[bytes], *, url: str | None = None
-    ) -> AnnotatedLlmResponse:
+    def decode_stream(self, byte_chunks: Iterable[bytes], *, url: str | None = None) -> AnnotatedLlmResponse:
         """Embeddings are not streamed: any event is a :class:`~nemoflow.DecodeError`."""
         return decode_sse_stream(self.stream_decoder(url=url), byte_chunks)
 
