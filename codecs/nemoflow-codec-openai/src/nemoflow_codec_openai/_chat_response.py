@@ -56,7 +56,9 @@ _RESPONSE_KEYS = frozenset(
     {"id", "model", "choices", "usage", "created", "system_fingerprint", "service_tier"}
 )
 _CHOICE_KEYS = frozenset({"index", "message", "delta", "finish_reason"})
-_MESSAGE_KEYS = frozenset({"role", "content", "tool_calls", "refusal", "reasoning_content", "reasoning"})
+_MESSAGE_KEYS = frozenset(
+    {"role", "content", "tool_calls", "function_call", "refusal", "reasoning_content", "reasoning"}
+)
 _USAGE_COUNT_KEYS = frozenset({"prompt_tokens", "completion_tokens", "total_tokens"})
 
 
@@ -141,6 +143,17 @@ def decode_usage(raw: Any, path: str) -> tuple[Usage, float | None]:
     return usage, float(cost) if cost is not None else None
 
 
+def _decode_legacy_function_call(raw: Any, path: str) -> tuple[ToolCall, ...]:
+    """The deprecated ``function_call`` reply field: one call, without an id."""
+    if not isinstance(raw, Mapping):
+        raise DecodeError("function_call must be a JSON object", path=path, codec=CODEC)
+    name = raw.get("name")
+    if not isinstance(name, str) or not name:
+        return ()
+    arguments, arguments_raw = parse_arguments(raw.get("arguments"), f"{path}.arguments")
+    return (ToolCall(id=None, name=name, arguments=arguments, arguments_raw=arguments_raw),)
+
+
 def _decode_tool_calls(raw: Any, path: str) -> tuple[ToolCall, ...]:
     if raw is None:
         return ()
@@ -178,18 +191,33 @@ def _decode_tool_calls(raw: Any, path: str) -> tuple[ToolCall, ...]:
     return tuple(calls)
 
 
-def _content_text(raw: Any, path: str) -> str | None:
+def _part_texts(parts: Any) -> list[str]:
+    if isinstance(parts, str):
+        return [parts]
+    if not isinstance(parts, list):
+        return []
+    return [
+        part["text"]
+        for part in parts
+        if isinstance(part, Mapping)
+        and part.get("type") in ("text", "output_text")
+        and isinstance(part.get("text"), str)
+    ]
+
+
+def _content_text(raw: Any, path: str) -> tuple[str | None, str | None]:
+    """Reply text and reasoning from string or array content (Mistral sends ``thinking`` parts)."""
     if raw is None or isinstance(raw, str):
-        return raw
-    if isinstance(raw, list):  # array content (some compatible servers)
-        texts = [
-            part["text"]
+        return raw or None, None
+    if isinstance(raw, list):
+        texts = _part_texts(raw)
+        thinking = [
+            text
             for part in raw
-            if isinstance(part, Mapping)
-            and part.get("type") in ("text", "output_text")
-            and isinstance(part.get("text"), str)
+            if isinstance(part, Mapping) and part.get("type") == "thinking"
+            for text in _part_texts(part.get("thinking"))
         ]
-        return "".join(texts) if texts else None
+        return "".join(texts) or None, "".join(thinking) or None
     raise DecodeError("content must be a string, an array or null", path=path, codec=CODEC)
 
 
@@ -213,9 +241,13 @@ def _decode_choice(raw: Any, position: int, path: str) -> Choice:
     if not isinstance(message, Mapping):
         raise DecodeError("message must be a JSON object", path=f"{path}.message", codec=CODEC)
     message_path = f"{path}.message"
-    text, think = split_think(_content_text(message.get("content"), f"{message_path}.content"))
-    reasoning = _reasoning_field(message, message_path) or think
+    content, thinking_parts = _content_text(message.get("content"), f"{message_path}.content")
+    text, think = split_think(content)
+    reasoning = _reasoning_field(message, message_path) or thinking_parts or think
     tool_calls = _decode_tool_calls(message.get("tool_calls"), f"{message_path}.tool_calls")
+    legacy_call = message.get("function_call")
+    if not tool_calls and legacy_call is not None:
+        tool_calls = _decode_legacy_function_call(legacy_call, f"{message_path}.function_call")
     raw_reason = optional_str(raw.get("finish_reason"), f"{path}.finish_reason", CODEC)
     extra = split_known(raw, _CHOICE_KEYS)
     message_extra = split_known(message, _MESSAGE_KEYS)
@@ -313,8 +345,8 @@ class _ChoiceBuilder:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def build(self) -> Choice:
-        text, think = split_think("".join(self.text) if self.text else None)
-        reasoning = "".join(self.reasoning) if self.reasoning else think
+        text, think = split_think("".join(self.text) or None)
+        reasoning = "".join(self.reasoning) or think
         calls: list[ToolCall] = []
         for position in sorted(self.tools):
             builder = self.tools[position]
@@ -431,6 +463,9 @@ class ChatStreamDecoder:
                 for fallback, call in enumerate(calls):
                     if isinstance(call, Mapping):
                         self._feed_tool_call(builder, call, fallback)
+            legacy = delta.get("function_call")
+            if isinstance(legacy, Mapping):  # deprecated functions API: one call, no id, no index
+                self._feed_tool_call(builder, {"index": 0, "function": legacy}, 0)
         reason = choice.get("finish_reason")
         if isinstance(reason, str) and reason:
             builder.finish_raw = reason
@@ -527,14 +562,17 @@ def _classify(status: int | None, code: str | None, error_type: str | None, hint
         return ErrorKind.CONTENT_FILTER
     if code == "rate_limit_exceeded" or error_type in ("rate_limit_error", "tokens", "requests"):
         return ErrorKind.RATE_LIMIT
-    if error_type in ("server_error", "internal_error"):
-        return ErrorKind.SERVER
-    if error_type == "overloaded_error":
-        return ErrorKind.OVERLOADED
     if status is not None:
+        # OpenAI types its 503 "overloaded" replies as server_error: the status says more.
         return classify_status(status)
-    if code in ("invalid_api_key", "invalid_authentication"):
+    if error_type == "overloaded_error" or code == "overloaded":
+        return ErrorKind.OVERLOADED
+    if error_type in ("server_error", "internal_error", "api_error"):
+        return ErrorKind.SERVER
+    if code in ("invalid_api_key", "invalid_authentication") or error_type == "authentication_error":
         return ErrorKind.AUTHENTICATION
+    if error_type in ("invalid_request_error", "BadRequestError"):
+        return ErrorKind.INVALID_REQUEST
     return ErrorKind.UNKNOWN
 
 
@@ -565,7 +603,10 @@ def decode_error(
     else:
         source = None
     if source is None:
-        error = AnnotatedLlmError(kind=classify_status(status), status=status, message=text or None)
+        # A plain-text body is the message; an HTML error page is not (it stays in ``body``).
+        plain = text.strip() if text else ""
+        message = plain if plain and not plain.startswith("<") and len(plain) <= 500 else None
+        error = AnnotatedLlmError(kind=classify_status(status), status=status, message=message)
     else:
         error = error_from_object(source, status=status)
     retry_after = retry_after_seconds(headers)
