@@ -17,8 +17,8 @@ Two fields appear on every object decoded from a provider payload:
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, fields, is_dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from typing import Any, Literal, TypeAlias, TypeVar
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "ToolDefinition",
     "Usage",
     "as_dict",
+    "constructor",
     "is_pristine",
     "mark_pristine",
 ]
@@ -565,3 +566,44 @@ def as_dict(obj: Any) -> Any:
     if isinstance(obj, Mapping):
         return {str(key): as_dict(value) for key, value in obj.items()}
     return obj
+
+
+# ----------------------------------------------------------------------------------------- fast construction
+
+_FACTORY = object()
+
+
+def constructor(cls: type[_T], *, pristine: bool) -> Callable[..., _T]:
+    """A fast constructor for a model class, taking the init fields in declaration order.
+
+    Frozen dataclasses set every field through ``object.__setattr__``; decoding builds many objects,
+    so codecs use this instead: it writes the slots through their descriptors (about twice as fast) and,
+    with ``pristine=True``, flags the object as untouched since decode in the same step. Defaults apply
+    to trailing fields left out. The result is indistinguishable from ``cls(...)``.
+    """
+    init_fields = [f for f in fields(cls) if f.init]  # type: ignore[arg-type]
+    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls, "_FACTORY": _FACTORY}
+    params: list[str] = []
+    body = ["    obj = _new(_cls)"]
+    for index, spec in enumerate(init_fields):
+        setter = f"_set_{index}"
+        namespace[setter] = cls.__dict__[spec.name].__set__
+        if spec.default is not MISSING:
+            namespace[f"_default_{index}"] = spec.default
+            params.append(f"{spec.name}=_default_{index}")
+        elif spec.default_factory is not MISSING:
+            namespace[f"_factory_{index}"] = spec.default_factory
+            params.append(f"{spec.name}=_FACTORY")
+            body.append(f"    if {spec.name} is _FACTORY: {spec.name} = _factory_{index}()")
+        else:
+            params.append(spec.name)
+        body.append(f"    {setter}(obj, {spec.name})")
+    if "_pristine" in cls.__dict__:
+        namespace["_set_pristine"] = cls.__dict__["_pristine"].__set__
+        body.append(f"    _set_pristine(obj, {pristine})")
+    body.append("    return obj")
+    source = f"def build({', '.join(params)}):\n" + "\n".join(body) + "\n"
+    exec(compile(source, f"<nemoflow constructor for {cls.__name__}>", "exec"), namespace)
+    build: Callable[..., _T] = namespace["build"]
+    build.__qualname__ = build.__name__ = f"build_{cls.__name__}"
+    return build

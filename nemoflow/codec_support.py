@@ -6,25 +6,32 @@ Nothing here does I/O. Everything that can fail raises :class:`~nemoflow.DecodeE
 from __future__ import annotations
 
 import email.utils
+import functools
+import json
 import math
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import orjson
 
 from nemoflow._codec import StreamDecoder
-from nemoflow._errors import DecodeError, json_path
-from nemoflow._model import AnnotatedLlmResponse, ErrorKind, is_pristine, mark_pristine
+from nemoflow._errors import CodecError, DecodeError, EncodeError, json_path
+from nemoflow._model import _EMPTY, AnnotatedLlmResponse, ErrorKind, constructor, is_pristine, mark_pristine
 from nemoflow._sse import SSEDecoder
 
 __all__ = [
     "ERROR_BODY_LIMIT",
     "apply_extra",
     "classify_status",
+    "constructor",
     "decode_sse_stream",
+    "dump_json",
+    "encode_boundary",
     "error_body_text",
     "is_pristine",
+    "json_equal",
     "json_path",
     "mark_pristine",
     "optional_bool",
@@ -39,21 +46,84 @@ __all__ = [
 ERROR_BODY_LIMIT = 4096
 """Error bodies are kept up to this many bytes (UTF-8), so a huge HTML error page never bloats a span."""
 
+_FLOAT_MAX = sys.float_info.max
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
-def split_known(raw: Mapping[str, Any], known: frozenset[str]) -> dict[str, Any]:
-    """The keys of ``raw`` not in ``known``: what goes to ``extra``."""
+
+def dump_json(value: Any, path: str = "$", codec: str | None = None) -> str:
+    """Serialize ``value`` compactly; integers beyond 64 bits fall back to the standard library.
+
+    Raises:
+        EncodeError: ``value`` is not JSON data (or nests too deeply).
+    """
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        pass
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise EncodeError(f"not JSON data: {exc}", path=path, codec=codec) from exc
+
+
+def encode_boundary(codec: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """Decorate an ``encode_*(obj, path, ...)`` helper so a foreign error becomes an :class:`EncodeError`.
+
+    An annotated object edited with ``dataclasses.replace`` can hold a value of the wrong type (a number
+    where text belongs); the error then names the object's JSON path instead of escaping as a TypeError.
+    """
+
+    def decorate(function: Callable[_P, _R]) -> Callable[_P, _R]:
+        @functools.wraps(function)
+        def guarded(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            try:
+                return function(*args, **kwargs)
+            except CodecError:
+                raise
+            except (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError) as exc:
+                path = args[1] if len(args) > 1 and isinstance(args[1], str) else "$"
+                raise EncodeError(f"cannot encode this value: {exc}", path=path, codec=codec) from exc
+
+        return guarded
+
+    return decorate
+
+
+def split_known(raw: Mapping[str, Any], known: frozenset[str]) -> Mapping[str, Any]:
+    """The keys of ``raw`` not in ``known``: what goes to ``extra`` (a shared empty mapping when none)."""
+    if raw.keys() <= known:
+        return _EMPTY
     return {key: value for key, value in raw.items() if key not in known}
+
+
+def json_equal(left: Any, right: Any) -> bool:
+    """Equality of JSON values, telling apart what Python's ``==`` merges (``true``/``1``, ``1``/``1.0``)."""
+    if left is right:
+        return True
+    if type(left) is not type(right):
+        both_mappings = isinstance(left, Mapping) and isinstance(right, Mapping)
+        both_arrays = isinstance(left, list | tuple) and isinstance(right, list | tuple)
+        if not (both_mappings or both_arrays):
+            return False
+    if isinstance(left, Mapping):
+        return left.keys() == right.keys() and all(
+            json_equal(value, right[key]) for key, value in left.items()
+        )
+    if isinstance(left, list | tuple):
+        return len(left) == len(right) and all(json_equal(a, b) for a, b in zip(left, right, strict=True))
+    return bool(left == right)
 
 
 def apply_extra(out: dict[str, Any], new_extra: Mapping[str, Any], old_extra: Mapping[str, Any]) -> None:
     """Write an edited ``extra`` into ``out``: removed keys are dropped, added or changed keys set."""
-    if new_extra is old_extra or new_extra == old_extra:
+    if new_extra is old_extra:
         return
     for key in old_extra:
         if key not in new_extra:
             out.pop(key, None)
     for key, value in new_extra.items():
-        if key not in old_extra or old_extra[key] != value:
+        if key not in old_extra or not json_equal(old_extra[key], value):
             out[key] = value
 
 
@@ -81,7 +151,11 @@ def optional_number(value: Any, path: str, codec: str | None = None) -> float | 
     """``value`` if it is a finite number (not a bool) or ``None``."""
     if value is None:
         return None
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+    if isinstance(value, int) and not isinstance(value, bool):
+        if -_FLOAT_MAX <= value <= _FLOAT_MAX:  # exact comparison: no overflow for huge integers
+            return value
+        raise DecodeError("number out of range", path=path, codec=codec)
+    if isinstance(value, float) and math.isfinite(value):
         return value
     raise _type_error("a number", value, path, codec)
 
@@ -122,7 +196,10 @@ def error_body_text(body: bytes | str | Mapping[str, Any] | None) -> str | None:
     if body is None:
         return None
     if isinstance(body, Mapping):
-        raw = orjson.dumps(body, default=str)
+        try:
+            raw = orjson.dumps(body, default=str)
+        except TypeError:  # beyond orjson (64-bit integers, deep nesting): any readable text will do
+            raw = repr(body).encode("utf-8", "replace")
     elif isinstance(body, str):
         raw = body.encode("utf-8", "replace")
     else:

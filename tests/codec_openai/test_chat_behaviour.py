@@ -258,3 +258,24 @@ def test_usage_is_never_invented() -> None:
     )
     assert result.usage == nemoflow.Usage()
     assert not result.usage.reported
+
+
+def test_json_types_are_told_apart_in_nested_edits() -> None:
+    part = {"type": "text", "text": "hi", "x_flag": True}
+    body = request(messages=[{"role": "assistant", "content": [part], "tool_calls": None}])
+    decoded = codec.decode(body)
+    content = decoded.messages[0].content
+    assert isinstance(content, tuple)
+    flagged = replace(content[0], extra={"x_flag": 1})  # 1 == True in Python, not in JSON
+    message = replace(decoded.messages[0], content=(flagged,))
+    out = codec.encode(replace(decoded, messages=(message,)), body)
+    sent = out["messages"][0]
+    assert sent["content"][0]["x_flag"] == 1 and sent["content"][0]["x_flag"] is not True
+    assert "tool_calls" in sent and sent["tool_calls"] is None
+
+
+def test_a_no_op_edit_returns_the_original() -> None:
+    body = request()
+    decoded = codec.decode(body)
+    rebuilt = replace(decoded, messages=tuple(replace(m) for m in decoded.messages))
+    assert codec.encode(rebuilt, body) is body

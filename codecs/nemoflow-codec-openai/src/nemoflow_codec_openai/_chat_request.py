@@ -33,7 +33,11 @@ from nemoflow import (
 )
 from nemoflow.codec_support import (
     apply_extra,
+    constructor,
+    dump_json,
+    encode_boundary,
     is_pristine,
+    json_equal,
     mark_pristine,
     optional_bool,
     optional_int,
@@ -57,17 +61,27 @@ _TOOL_CALL_KEYS = frozenset({"id", "type", "function"})
 _TOOL_KEYS = frozenset({"type", "function"})
 _FUNCTION_KEYS = frozenset({"name", "description", "parameters", "strict"})
 
+# Decoding builds one object per message, part, tool and call: these take the init fields positionally
+# and flag the result pristine (see nemoflow.codec_support.constructor).
+_new_message = constructor(Message, pristine=True)
+_new_text_part = constructor(TextPart, pristine=True)
+_new_tool_call = constructor(ToolCall, pristine=True)
+_new_tool = constructor(ToolDefinition, pristine=True)
+_new_request = constructor(AnnotatedLlmRequest, pristine=True)
+_new_params = constructor(GenerationParams, pristine=False)
+_TEXT_PART_KEYS = frozenset({"type", "text"})
+
 # ----------------------------------------------------------------------------------------- decode
 
 
 def _expect_mapping(value: Any, path: str, what: str) -> Mapping[str, Any]:
-    if isinstance(value, Mapping):
+    if type(value) is dict or isinstance(value, Mapping):
         return value
     raise DecodeError(f"{what} must be a JSON object, got {type(value).__name__}", path=path, codec=CODEC)
 
 
 def _expect_list(value: Any, path: str, what: str) -> Sequence[Any]:
-    if isinstance(value, list | tuple):
+    if type(value) is list or isinstance(value, list | tuple):
         return value
     raise DecodeError(f"{what} must be a JSON array, got {type(value).__name__}", path=path, codec=CODEC)
 
@@ -110,7 +124,7 @@ def decode_part(raw: Any, path: str) -> ContentPart:
         text = part.get("text")
         if not isinstance(text, str):
             raise DecodeError("text part needs a string 'text'", path=f"{path}.text", codec=CODEC)
-        result = TextPart(text=text, extra=split_known(part, frozenset({"type", "text"})), raw=part)
+        return _new_text_part(text, "text", split_known(part, _TEXT_PART_KEYS), part)
     elif part_type == "image_url":
         image = part.get("image_url")
         if isinstance(image, str):  # some compatible servers accept the bare URL
@@ -169,48 +183,43 @@ def decode_tool_call(raw: Any, path: str) -> ToolCall:
         arguments, arguments_raw = parse_arguments(body.get("arguments"), f"{path}.function.arguments")
     else:  # custom tools carry free-form text input
         arguments, arguments_raw = None, optional_str(body.get("input"), f"{path}.{call_type}.input", CODEC)
-    return mark_pristine(
-        ToolCall(
-            id=optional_str(call.get("id"), f"{path}.id", CODEC),
-            name=name,
-            arguments=arguments,
-            arguments_raw=arguments_raw,
-            type=call_type,
-            extra=split_known(call, frozenset({"id", "type", call_type})),
-            raw=call,
-        )
-    )
+    call_id = call.get("id")
+    if call_id is not None and not isinstance(call_id, str):
+        optional_str(call_id, f"{path}.id", CODEC)  # raises with the path
+    known = _TOOL_CALL_KEYS if call_type == "function" else frozenset({"id", "type", call_type})
+    extra = split_known(call, known)
+    return _new_tool_call(call_id, name, arguments, arguments_raw, call_type, extra, call)
 
 
 def decode_message(raw: Any, path: str) -> Message:
     """One message of ``messages``."""
     message = _expect_mapping(raw, path, "a message")
-    role = message.get("role")
+    get = message.get
+    role = get("role")
     if not isinstance(role, str):
         raise DecodeError("message needs a string 'role'", path=f"{path}.role", codec=CODEC)
-    content_raw = message.get("content")
+    content_raw = get("content")
     content: str | tuple[ContentPart, ...] | None
     if content_raw is None or isinstance(content_raw, str):
         content = content_raw
     else:
         parts = _expect_list(content_raw, f"{path}.content", "content")
-        content = tuple(decode_part(part, f"{path}.content[{i}]") for i, part in enumerate(parts))
-    calls_raw = message.get("tool_calls")
+        content = tuple([decode_part(part, f"{path}.content[{i}]") for i, part in enumerate(parts)])
+    calls_raw = get("tool_calls")
     tool_calls: tuple[ToolCall, ...] = ()
     if calls_raw is not None:
         calls = _expect_list(calls_raw, f"{path}.tool_calls", "tool_calls")
-        tool_calls = tuple(decode_tool_call(call, f"{path}.tool_calls[{i}]") for i, call in enumerate(calls))
-    return mark_pristine(
-        Message(
-            role=role,
-            content=content,
-            name=optional_str(message.get("name"), f"{path}.name", CODEC),
-            tool_calls=tool_calls,
-            tool_call_id=optional_str(message.get("tool_call_id"), f"{path}.tool_call_id", CODEC),
-            extra=split_known(message, _MESSAGE_KEYS),
-            raw=message,
+        tool_calls = tuple(
+            [decode_tool_call(call, f"{path}.tool_calls[{i}]") for i, call in enumerate(calls)]
         )
-    )
+    name = get("name")
+    if name is not None and not isinstance(name, str):
+        optional_str(name, f"{path}.name", CODEC)  # raises with the path
+    tool_call_id = get("tool_call_id")
+    if tool_call_id is not None and not isinstance(tool_call_id, str):
+        optional_str(tool_call_id, f"{path}.tool_call_id", CODEC)  # raises with the path
+    extra = split_known(message, _MESSAGE_KEYS)
+    return _new_message(role, content, name, tool_calls, tool_call_id, extra, message)
 
 
 def decode_tool(raw: Any, path: str) -> ToolDefinition:
@@ -224,15 +233,14 @@ def decode_tool(raw: Any, path: str) -> ToolDefinition:
             raise DecodeError(
                 "function tool needs a string 'name'", path=f"{path}.function.name", codec=CODEC
             )
-        result = ToolDefinition(
-            name=name,
-            description=optional_str(function.get("description"), f"{path}.function.description", CODEC),
-            parameters=function.get("parameters"),
-            strict=optional_bool(function.get("strict"), f"{path}.function.strict", CODEC),
-            type="function",
-            extra=split_known(function, _FUNCTION_KEYS),
-            raw=tool,
-        )
+        description = function.get("description")
+        if description is not None and not isinstance(description, str):
+            optional_str(description, f"{path}.function.description", CODEC)  # raises with the path
+        strict = function.get("strict")
+        if strict is not None and not isinstance(strict, bool):
+            optional_bool(strict, f"{path}.function.strict", CODEC)  # raises with the path
+        extra = split_known(function, _FUNCTION_KEYS)
+        return _new_tool(name, description, function.get("parameters"), strict, "function", extra, tool)
     else:
         body = tool.get(tool_type)
         name = body.get("name") if isinstance(body, Mapping) else None
@@ -293,25 +301,46 @@ def decode_stop(value: Any, path: str) -> tuple[str, ...] | None:
     return tuple(items)
 
 
+_NUMBER_PARAMS = ("temperature", "top_p", "presence_penalty", "frequency_penalty")
+_INT_PARAMS = ("top_k", "seed", "n")
+
+
 def decode_params(request: Mapping[str, Any]) -> GenerationParams:
-    """The sampling and output parameters of a request."""
+    """The sampling and output parameters of a request (only keys present are checked)."""
     get = request.get
+    numbers = [get(key) for key in _NUMBER_PARAMS]
+    for position, value in enumerate(numbers):
+        if value is not None:
+            numbers[position] = optional_number(value, f"$.{_NUMBER_PARAMS[position]}", CODEC)
+    integers = [get(key) for key in _INT_PARAMS]
+    for position, value in enumerate(integers):
+        if value is not None:
+            integers[position] = optional_int(value, f"$.{_INT_PARAMS[position]}", CODEC)
     max_tokens = get("max_completion_tokens")
-    max_path = "$.max_completion_tokens"
-    if max_tokens is None:
-        max_tokens, max_path = get("max_tokens"), "$.max_tokens"
-    return GenerationParams(
-        temperature=optional_number(get("temperature"), "$.temperature", CODEC),
-        top_p=optional_number(get("top_p"), "$.top_p", CODEC),
-        top_k=optional_int(get("top_k"), "$.top_k", CODEC),
-        max_tokens=optional_int(max_tokens, max_path, CODEC),
-        stop=decode_stop(get("stop"), "$.stop"),
-        seed=optional_int(get("seed"), "$.seed", CODEC),
-        n=optional_int(get("n"), "$.n", CODEC),
-        presence_penalty=optional_number(get("presence_penalty"), "$.presence_penalty", CODEC),
-        frequency_penalty=optional_number(get("frequency_penalty"), "$.frequency_penalty", CODEC),
-        response_format=get("response_format"),
-        reasoning_effort=optional_str(get("reasoning_effort"), "$.reasoning_effort", CODEC),
+    if max_tokens is not None:
+        max_tokens = optional_int(max_tokens, "$.max_completion_tokens", CODEC)
+    else:
+        max_tokens = get("max_tokens")
+        if max_tokens is not None:
+            max_tokens = optional_int(max_tokens, "$.max_tokens", CODEC)
+    stop = get("stop")
+    reasoning_effort = get("reasoning_effort")
+    if reasoning_effort is not None and not isinstance(reasoning_effort, str):
+        optional_str(reasoning_effort, "$.reasoning_effort", CODEC)  # raises with the path
+    temperature, top_p, presence_penalty, frequency_penalty = numbers
+    top_k, seed, n = integers
+    return _new_params(
+        temperature,
+        top_p,
+        top_k,
+        max_tokens,
+        decode_stop(stop, "$.stop") if stop is not None else None,
+        seed,
+        n,
+        presence_penalty,
+        frequency_penalty,
+        get("response_format"),
+        reasoning_effort,
     )
 
 
@@ -338,38 +367,49 @@ def azure_deployment(url: str | None) -> str | None:
     return url[start:end] if end != -1 else None
 
 
+def _decode_model(body: Mapping[str, Any], url: str | None) -> str | None:
+    model = body.get("model")
+    if isinstance(model, str):
+        return model
+    if model is None:
+        return azure_deployment(url)
+    return optional_str(model, "$.model", CODEC)  # raises with the path
+
+
+def _decode_stream_flag(body: Mapping[str, Any]) -> bool:
+    return optional_bool(body.get("stream"), "$.stream", CODEC) or False
+
+
+def _decode_optional_tool_choice(body: Mapping[str, Any]) -> ToolChoice | None:
+    raw = body.get("tool_choice")
+    return decode_tool_choice(raw, "$.tool_choice") if raw is not None else None
+
+
 def decode_request(request: Any, url: str | None) -> AnnotatedLlmRequest:
     """A whole Chat Completions request body."""
     body = _expect_mapping(request, "$", "the request body")
-    model = optional_str(body.get("model"), "$.model", CODEC)
-    if model is None:
-        model = azure_deployment(url)
     messages_raw = body.get("messages")
     messages: tuple[Message, ...] = ()
     if messages_raw is not None:
         items = _expect_list(messages_raw, "$.messages", "messages")
-        messages = tuple(decode_message(item, f"$.messages[{i}]") for i, item in enumerate(items))
+        messages = tuple([decode_message(item, f"$.messages[{i}]") for i, item in enumerate(items)])
     tools_raw = body.get("tools")
     tools: tuple[ToolDefinition, ...] = ()
     if tools_raw is not None:
         items = _expect_list(tools_raw, "$.tools", "tools")
-        tools = tuple(decode_tool(item, f"$.tools[{i}]") for i, item in enumerate(items))
-    tool_choice_raw = body.get("tool_choice")
-    return mark_pristine(
-        AnnotatedLlmRequest(
-            model=model,
-            stream=optional_bool(body.get("stream"), "$.stream", CODEC) or False,
-            system=system_text(messages),
-            messages=messages,
-            params=decode_params(body),
-            tools=tools,
-            tool_choice=decode_tool_choice(tool_choice_raw, "$.tool_choice")
-            if tool_choice_raw is not None
-            else None,
-            operation="chat",
-            extra=split_known(body, _REQUEST_KEYS),
-            raw=body,
-        )
+        tools = tuple([decode_tool(item, f"$.tools[{i}]") for i, item in enumerate(items)])
+    return _new_request(
+        _decode_model(body, url),
+        _decode_stream_flag(body),
+        system_text(messages),
+        messages,
+        decode_params(body),
+        tools,
+        _decode_optional_tool_choice(body),
+        None,
+        "chat",
+        split_known(body, _REQUEST_KEYS),
+        body,
     )
 
 
@@ -387,6 +427,7 @@ def _data_url(media_type: str | None, data: str) -> str:
     return f"data:{media_type or 'application/octet-stream'};base64,{data}"
 
 
+@encode_boundary(CODEC)
 def encode_part(part: ContentPart, path: str) -> Any:
     """A content part in wire form: its original dict when untouched, else a merge over it."""
     if is_pristine(part):
@@ -412,9 +453,12 @@ def encode_part(part: ContentPart, path: str) -> Any:
             url = _data_url(part.media_type, part.data)
         if url is None:
             raise EncodeError("an image part needs a url or data", path=path, codec=CODEC)
-        image["url"] = url
-        _set_or_pop(image, "detail", part.detail)
-        out["image_url"] = image
+        if isinstance(previous, str) and part.detail is None:
+            out["image_url"] = url  # keep the bare-URL form the caller used
+        else:
+            image["url"] = url
+            _set_or_pop(image, "detail", part.detail)
+            out["image_url"] = image
     elif isinstance(part, AudioPart):
         out["type"] = "input_audio"
         previous = raw.get("input_audio") if same_type else None
@@ -445,14 +489,15 @@ def encode_part(part: ContentPart, path: str) -> Any:
 def _arguments_text(call: ToolCall, old: ToolCall | None) -> str:
     if old is not None:
         if call.arguments != old.arguments:
-            return orjson.dumps(call.arguments).decode() if call.arguments is not None else "{}"
+            return dump_json(call.arguments, "$", CODEC) if call.arguments is not None else "{}"
         if call.arguments_raw is not None:
             return call.arguments_raw
     if call.arguments_raw is not None:
         return call.arguments_raw
-    return orjson.dumps(call.arguments).decode() if call.arguments is not None else "{}"
+    return dump_json(call.arguments, "$", CODEC) if call.arguments is not None else "{}"
 
 
+@encode_boundary(CODEC)
 def encode_tool_call(call: ToolCall, path: str) -> Any:
     """A tool call in wire form."""
     if is_pristine(call):
@@ -480,6 +525,7 @@ def encode_tool_call(call: ToolCall, path: str) -> Any:
     return out
 
 
+@encode_boundary(CODEC)
 def encode_message(message: Message, path: str) -> Any:
     """A message in wire form."""
     if is_pristine(message):
@@ -487,28 +533,31 @@ def encode_message(message: Message, path: str) -> Any:
     old = decode_message(message.raw, path) if message.raw is not None else None
     out: dict[str, Any] = dict(message.raw) if message.raw is not None else {}
     out["role"] = message.role
-    if old is None or message.content != old.content:
-        if isinstance(message.content, tuple):
-            out["content"] = [
-                encode_part(part, f"{path}.content[{i}]") for i, part in enumerate(message.content)
-            ]
-        elif message.content is not None or "content" in out or message.role != "assistant":
+    raw = message.raw or {}
+    if isinstance(message.content, tuple | list):
+        # Parts are compared by identity with the wire list: ``==`` would miss edits such as true → 1.
+        parts, changed = _encode_sequence(message.content, raw.get("content"), encode_part, f"{path}.content")
+        if changed or old is None:
+            out["content"] = parts
+    elif old is None or message.content != old.content or type(message.content) is not type(old.content):
+        if message.content is not None or "content" in out or message.role != "assistant":
             out["content"] = message.content
     if old is None or message.name != old.name:
         _set_or_pop(out, "name", message.name)
-    if old is None or message.tool_calls != old.tool_calls:
-        if message.tool_calls:
-            out["tool_calls"] = [
-                encode_tool_call(call, f"{path}.tool_calls[{i}]") for i, call in enumerate(message.tool_calls)
-            ]
-        else:
-            out.pop("tool_calls", None)
+    calls, changed = _encode_sequence(
+        message.tool_calls, raw.get("tool_calls"), encode_tool_call, f"{path}.tool_calls"
+    )
+    if changed and calls:
+        out["tool_calls"] = calls
+    elif changed and raw.get("tool_calls"):  # every call removed; an explicit null or [] stays as sent
+        out.pop("tool_calls", None)
     if old is None or message.tool_call_id != old.tool_call_id:
         _set_or_pop(out, "tool_call_id", message.tool_call_id)
     apply_extra(out, message.extra, old.extra if old is not None else {})
     return out
 
 
+@encode_boundary(CODEC)
 def encode_tool(tool: ToolDefinition, path: str) -> Any:
     """A tool definition in wire form."""
     if is_pristine(tool):
@@ -532,18 +581,36 @@ def encode_tool(tool: ToolDefinition, path: str) -> Any:
     return out
 
 
-def encode_tool_choice(choice: ToolChoice) -> Any:
-    """``tool_choice`` in wire form."""
+@encode_boundary(CODEC)
+def encode_tool_choice(choice: ToolChoice, path: str = "$.tool_choice") -> Any:
+    """``tool_choice`` in wire form, merged over the original object when there was one."""
     if is_pristine(choice):
         return choice.raw
+    previous = choice.raw if isinstance(choice.raw, Mapping) else None
+    old = decode_tool_choice(previous, path) if previous is not None else None
+    old_extra = old.extra if old is not None else {}
     if choice.mode == "tool":
         if not choice.name:
-            raise EncodeError("tool_choice mode 'tool' needs a tool name", path="$.tool_choice", codec=CODEC)
-        return {"type": "function", "function": {"name": choice.name}, **choice.extra}
-    if choice.extra.get("allowed_tools") is not None:
-        allowed = dict(choice.extra["allowed_tools"])
-        allowed["mode"] = choice.mode
-        return {"type": "allowed_tools", **choice.extra, "allowed_tools": allowed}
+            raise EncodeError("tool_choice mode 'tool' needs a tool name", path=path, codec=CODEC)
+        was_named = previous is not None and old is not None and old.mode == "tool"
+        kind = previous.get("type") if previous is not None and was_named else None
+        if not isinstance(kind, str):
+            kind = "function"
+        out = dict(previous) if previous is not None and was_named else {}
+        body = out.get(kind)
+        named: dict[str, Any] = dict(body) if isinstance(body, Mapping) else {}
+        named["name"] = choice.name
+        out["type"] = kind
+        out[kind] = named
+        apply_extra(out, choice.extra, old_extra if was_named else {})
+        return out
+    if "allowed_tools" in choice.extra:
+        out = dict(previous) if previous is not None and previous.get("type") == "allowed_tools" else {}
+        out["type"] = "allowed_tools"
+        apply_extra(out, choice.extra, old_extra if out else {})
+        allowed = out.get("allowed_tools")
+        out["allowed_tools"] = {**(allowed if isinstance(allowed, Mapping) else {}), "mode": choice.mode}
+        return out
     return choice.mode
 
 
@@ -620,58 +687,92 @@ def encode_request(
     if is_pristine(annotated) and annotated.raw is original:
         out: Mapping[str, Any] = original
     else:
-        out = _merge_request(annotated, original, url)
-    if inject_stream_usage and annotated.stream and "stream_options" not in out:
+        out = _merge_request(annotated, "$", original, url)
+    if inject_stream_usage and annotated.stream is True and "stream_options" not in out:
         out = {**out, "stream_options": {"include_usage": True}}
     return out
 
 
+def _wire_text(message: Any) -> str:
+    """The text of a wire message, exactly as :attr:`Message.text` computes it after decode."""
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if not content:
+        return ""
+    return "".join(part["text"] for part in content if part.get("type") == "text")
+
+
+def _wire_system_text(messages: Any) -> str | None:
+    texts: list[str] = []
+    for message in messages or ():
+        if message.get("role") not in SYSTEM_ROLES:
+            break
+        texts.append(_wire_text(message))
+    return "\n\n".join(texts) if texts else None
+
+
+def _encode_sequence(
+    items: tuple[Any, ...], previous: Any, encode_one: Any, path: str
+) -> tuple[list[Any], bool]:
+    """Encode ``items``; report whether the result differs from the wire list ``previous``."""
+    if not isinstance(items, tuple | list):
+        raise EncodeError(f"expected a tuple, got {type(items).__name__}", path=path, codec=CODEC)
+    encoded = [encode_one(item, f"{path}[{i}]") for i, item in enumerate(items)]
+    if not isinstance(previous, list) or len(previous) != len(encoded):
+        return encoded, True
+    return encoded, any(new is not old for new, old in zip(encoded, previous, strict=True))
+
+
+@encode_boundary(CODEC)
 def _merge_request(
-    annotated: AnnotatedLlmRequest, original: Mapping[str, Any], url: str | None
+    annotated: AnnotatedLlmRequest, path: str, original: Mapping[str, Any], url: str | None
 ) -> Mapping[str, Any]:
+    # The baseline is decoded shallowly: messages and tools are compared by identity with the wire
+    # lists (pristine objects encode to their own raw dicts), so the original is never decoded twice.
     try:
-        old = decode_request(original, url)
-    except DecodeError as exc:
-        raise EncodeError(
-            f"the original request does not decode: {exc.message}", path=exc.path, codec=CODEC
-        ) from exc
-    if annotated == old:
-        return original
-    out = dict(original)
-    if annotated.model != old.model:
-        _set_or_pop(out, "model", annotated.model)
-    if annotated.stream != old.stream:
-        if annotated.stream or "stream" in out:
-            out["stream"] = annotated.stream
-        if not annotated.stream and "stream_options" in out and old.stream:
-            del out["stream_options"]  # OpenAI rejects stream_options on non-streamed requests
+        old_model = _decode_model(original, url)
+        old_stream = _decode_stream_flag(original)
+        old_params = decode_params(original)
+        old_tool_choice = _decode_optional_tool_choice(original)
+        wire_messages = original.get("messages")
+        old_system = _wire_system_text(wire_messages) if isinstance(wire_messages, list) else None
+    except (DecodeError, AttributeError, TypeError) as exc:
+        raise EncodeError(f"the original request does not decode: {exc}", path="$", codec=CODEC) from exc
+    old_extra = split_known(original, _REQUEST_KEYS)
     if annotated.operation != "chat" or annotated.inputs is not None:
         raise EncodeError("openai-chat encodes chat requests only", path="$", codec=CODEC)
-    messages: list[Any] | None = None
-    if annotated.messages != old.messages:
-        messages = [
-            encode_message(message, f"$.messages[{i}]") for i, message in enumerate(annotated.messages)
-        ]
-    if annotated.system != old.system:
-        if messages is None:
-            messages = list(original.get("messages") or [])
+    out = dict(original)
+    if annotated.model != old_model:
+        _set_or_pop(out, "model", annotated.model)
+    if annotated.stream != old_stream:
+        if annotated.stream or "stream" in out:
+            out["stream"] = annotated.stream
+        if not annotated.stream and "stream_options" in out and old_stream:
+            del out["stream_options"]  # OpenAI rejects stream_options on non-streamed requests
+    messages, messages_changed = _encode_sequence(
+        annotated.messages, wire_messages, encode_message, "$.messages"
+    )
+    if annotated.system != old_system:
         messages = apply_system(messages, annotated.system)
-    if messages is not None:
+        messages_changed = True
+    if messages_changed and (messages or "messages" in original):
         out["messages"] = messages
-    encode_params(out, annotated.params, old.params, original, url)
-    if annotated.tools != old.tools:
-        if annotated.tools:
-            out["tools"] = [encode_tool(tool, f"$.tools[{i}]") for i, tool in enumerate(annotated.tools)]
+    encode_params(out, annotated.params, old_params, original, url)
+    tools, tools_changed = _encode_sequence(annotated.tools, original.get("tools"), encode_tool, "$.tools")
+    if tools_changed and (tools or "tools" in original):
+        if tools:
+            out["tools"] = tools
         else:
             # OpenAI rejects an empty tools array, and tool_choice / parallel_tool_calls without tools.
             out.pop("tools", None)
-            if annotated.tool_choice == old.tool_choice:
+            if annotated.tool_choice == old_tool_choice:
                 out.pop("tool_choice", None)
             out.pop("parallel_tool_calls", None)
-    if annotated.tool_choice != old.tool_choice:
+    if annotated.tool_choice != old_tool_choice:
         if annotated.tool_choice is None:
             out.pop("tool_choice", None)
         else:
-            out["tool_choice"] = encode_tool_choice(annotated.tool_choice)
-    apply_extra(out, annotated.extra, old.extra)
-    return out
+            out["tool_choice"] = encode_tool_choice(annotated.tool_choice, "$.tool_choice")
+    apply_extra(out, annotated.extra, old_extra)
+    return original if json_equal(out, original) else out

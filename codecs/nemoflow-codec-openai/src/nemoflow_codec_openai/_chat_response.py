@@ -26,6 +26,7 @@ from nemoflow import (
 )
 from nemoflow.codec_support import (
     classify_status,
+    dump_json,
     error_body_text,
     optional_int,
     optional_number,
@@ -252,7 +253,7 @@ def _decode_choice(raw: Any, position: int, path: str) -> Choice:
     extra = split_known(raw, _CHOICE_KEYS)
     message_extra = split_known(message, _MESSAGE_KEYS)
     if message_extra:
-        extra["message"] = message_extra
+        extra = {**extra, "message": message_extra}
     return Choice(
         index=index if index is not None else position,
         text=text,
@@ -500,7 +501,7 @@ class ChatStreamDecoder:
             if isinstance(fragment, str):
                 tool.fragments.append(fragment)
             elif isinstance(fragment, Mapping):
-                tool.fragments.append(orjson.dumps(fragment).decode())
+                tool.fragments.append(dump_json(fragment, "$", CODEC))
 
     def finish(self) -> AnnotatedLlmResponse:
         """The reply assembled from every event fed so far."""

@@ -24,7 +24,9 @@ from nemoflow import (
 from nemoflow.codec_support import (
     apply_extra,
     decode_sse_stream,
+    encode_boundary,
     is_pristine,
+    json_equal,
     mark_pristine,
     optional_int,
     optional_str,
@@ -94,9 +96,36 @@ def _vector_dimension(vector: Any, path: str) -> int:
     if isinstance(vector, str):  # encoding_format=base64: little-endian float32
         try:
             return len(binascii.a2b_base64(vector)) // 4
-        except binascii.Error as exc:
+        except ValueError as exc:  # binascii.Error, or non-ASCII text
             raise DecodeError("embedding is not valid base64", path=path, codec=CODEC) from exc
     raise DecodeError("embedding must be an array or a base64 string", path=path, codec=CODEC)
+
+
+@encode_boundary(CODEC)
+def _merge(
+    annotated: AnnotatedLlmRequest, path: str, original: Mapping[str, Any], old: AnnotatedLlmRequest
+) -> Mapping[str, Any]:
+    if annotated.messages or annotated.tools or annotated.stream:
+        raise EncodeError("embeddings requests have no messages, tools or streaming", path="$", codec=CODEC)
+    out = dict(original)
+    if annotated.model != old.model:
+        if annotated.model is None:
+            out.pop("model", None)
+        else:
+            out["model"] = annotated.model
+    if annotated.inputs != old.inputs:
+        if annotated.inputs is None:
+            raise EncodeError("an embeddings request needs inputs", path="$.input", codec=CODEC)
+        out["input"] = _encode_inputs(annotated.inputs, original.get("input"))
+    for key in ("dimensions", "encoding_format"):
+        value = getattr(annotated.params, key)
+        if value != getattr(old.params, key):
+            if value is None:
+                out.pop(key, None)
+            else:
+                out[key] = value
+    apply_extra(out, annotated.extra, old.extra)
+    return original if json_equal(out, original) else out
 
 
 class OpenAIEmbeddingsCodec:
@@ -160,31 +189,7 @@ class OpenAIEmbeddingsCodec:
             raise EncodeError(
                 f"the original request does not decode: {exc.message}", path=exc.path, codec=CODEC
             ) from exc
-        if annotated == old:
-            return original
-        if annotated.messages or annotated.tools or annotated.stream:
-            raise EncodeError(
-                "embeddings requests have no messages, tools or streaming", path="$", codec=CODEC
-            )
-        out = dict(original)
-        if annotated.model != old.model:
-            if annotated.model is None:
-                out.pop("model", None)
-            else:
-                out["model"] = annotated.model
-        if annotated.inputs != old.inputs:
-            if annotated.inputs is None:
-                raise EncodeError("an embeddings request needs inputs", path="$.input", codec=CODEC)
-            out["input"] = _encode_inputs(annotated.inputs, original.get("input"))
-        for key in ("dimensions", "encoding_format"):
-            value = getattr(annotated.params, key)
-            if value != getattr(old.params, key):
-                if value is None:
-                    out.pop(key, None)
-                else:
-                    out[key] = value
-        apply_extra(out, annotated.extra, old.extra)
-        return out
+        return _merge(annotated, "$", original, old)
 
     def decode_response(self, response: Mapping[str, Any], *, url: str | None = None) -> AnnotatedLlmResponse:
         """Decode an embeddings ``list`` response: usage, vector count and dimension."""
