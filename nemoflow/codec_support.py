@@ -198,8 +198,11 @@ def error_body_text(body: bytes | str | Mapping[str, Any] | None) -> str | None:
     if isinstance(body, Mapping):
         try:
             raw = orjson.dumps(body, default=str)
-        except TypeError:  # beyond orjson (64-bit integers, deep nesting): any readable text will do
-            raw = repr(body).encode("utf-8", "replace")
+        except TypeError:  # beyond orjson (integers over 64 bits, deep nesting)
+            try:
+                raw = json.dumps(body, default=str, ensure_ascii=False).encode("utf-8", "replace")
+            except (TypeError, ValueError, RecursionError):
+                raw = f"<error body of type {type(body).__name__} that cannot be shown as JSON>".encode()
     elif isinstance(body, str):
         raw = body.encode("utf-8", "replace")
     else:

@@ -250,7 +250,9 @@ json_schemas: Strategy[Any] = st.one_of(
     json_objects,
 )
 function_definitions = obj(
-    {"name": names}, {"description": texts, "parameters": json_schemas, "strict": st.booleans()}
+    # OpenAI types ``strict`` as boolean or null.
+    {"name": names},
+    {"description": texts, "parameters": json_schemas, "strict": st.booleans() | st.none()},
 )
 function_tools = obj({"type": st.just("function"), "function": function_definitions})
 other_tools = st.one_of(
@@ -332,6 +334,7 @@ PARAMETERS: dict[str, Strategy[Any]] = {
 stream_settings: Strategy[JsonDict] = st.one_of(
     st.just({}),
     st.just({"stream": False}),
+    st.just({"stream": None}),
     st.just({"stream": True}),
     st.builds(
         lambda options: {"stream": True, "stream_options": options},
@@ -497,7 +500,7 @@ CHAT_SAMPLES: list[JsonDict] = [
         "max_tokens": 64,
         "stop": "STOP",
         "temperature": None,
-        "tools": [{"type": "function", "function": {"name": "grep"}}],
+        "tools": [{"type": "function", "function": {"name": "grep", "strict": None}}],
         "tool_choice": {"type": "custom", "custom": {"name": "grep", "x_mode": "strict"}},
         "stream": True,
         "stream_options": {"include_usage": False, "x_chunking": "fine"},

@@ -55,7 +55,7 @@ EMBEDDINGS = OpenAIEmbeddingsCodec()
 SENTINEL = "\N{SNOWMAN} sentinel"
 
 PROPERTY = settings(
-    max_examples=1500,
+    max_examples=60,
     deadline=None,
     phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
@@ -474,6 +474,26 @@ def edit_forced_tool(draw: Draw, request: AnnotatedLlmRequest, wire: dict[str, A
     return Edit("forced tool", edited, verify, frozenset({"tool_choice"}))
 
 
+def edit_tool_choice_extra(draw: Draw, request: AnnotatedLlmRequest, wire: dict[str, Any]) -> Edit:
+    """Change (or add) one unknown key of a ``tool_choice`` object."""
+    choice = request.tool_choice
+    assert choice is not None
+    if choice.extra:
+        key = draw(st.sampled_from(sorted(choice.extra)))
+        value = new_extra_value(draw, choice.extra[key])
+    else:
+        key, value = "x_added", draw(json_values)
+    original = wire["tool_choice"]
+
+    def verify(decoded: AnnotatedLlmRequest, out: Mapping[str, Any]) -> None:
+        assert decoded.tool_choice is not None
+        assert_json_equal(decoded.tool_choice.extra[key], value)
+        assert_json_equal(out["tool_choice"], {**original, key: value})
+
+    edited = replace(request, tool_choice=replace(choice, extra={**choice.extra, key: value}))
+    return Edit("tool_choice extra", edited, verify, frozenset({"tool_choice"}))
+
+
 CHAT_EDITS: dict[str, ChatEditMaker] = {
     "model": edit_model,
     "temperature": edit_temperature,
@@ -484,6 +504,7 @@ CHAT_EDITS: dict[str, ChatEditMaker] = {
     "drop tool": edit_drop_tool,
     "message extra": edit_message_extra,
     "forced tool": edit_forced_tool,
+    "tool_choice extra": edit_tool_choice_extra,
 }
 
 
@@ -527,19 +548,20 @@ def check_edit(codec: Any, edit: Edit, original: dict[str, Any], want: Mapping[s
     assert again is out, json_diff(again, out)
 
 
-@settings(PROPERTY, max_examples=300)
+@settings(PROPERTY, max_examples=20)
 @pytest.mark.parametrize("edit_name", list(CHAT_EDITS))
 @given(data=st.data())
 def test_chat_edit_writes_only_what_changed(edit_name: str, data: st.DataObject) -> None:
     requests = chat_requests(
-        with_tools=edit_name == "drop tool", forced_tool_choice=edit_name == "forced tool"
+        with_tools=edit_name == "drop tool",
+        forced_tool_choice=edit_name in ("forced tool", "tool_choice extra"),
     )
     request = data.draw(requests, label="request")
     edit = CHAT_EDITS[edit_name](data.draw, CHAT.decode(request), request)
     check_edit(CHAT, edit, request, expected_wire(request))
 
 
-@settings(PROPERTY, max_examples=40)
+@settings(PROPERTY, max_examples=8)
 @pytest.mark.parametrize("sample", range(len(CHAT_SAMPLES)))
 @pytest.mark.parametrize("edit_name", list(CHAT_EDITS))
 @given(data=st.data())
@@ -582,7 +604,7 @@ def _as_inputs(value: Any) -> tuple[str | tuple[int, ...], ...]:
     return tuple(item if isinstance(item, str) else tuple(item) for item in value)
 
 
-@settings(PROPERTY, max_examples=300)
+@settings(PROPERTY, max_examples=30)
 @pytest.mark.parametrize("kind", ["model", "inputs", "dimensions", "encoding_format", "extra"])
 @given(data=st.data())
 def test_embeddings_edit_writes_only_what_changed(kind: str, data: st.DataObject) -> None:

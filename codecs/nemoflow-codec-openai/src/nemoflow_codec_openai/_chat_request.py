@@ -423,6 +423,13 @@ def _set_or_pop(out: dict[str, Any], key: str, value: Any) -> None:
         out[key] = value
 
 
+def _update(target: dict[str, Any], key: str, new: Any, old: Any, merging: bool) -> None:
+    """Write ``new`` under ``key`` unless merging and unchanged, so an explicit ``null`` the caller sent stays."""
+    if merging and json_equal(new, old):
+        return
+    _set_or_pop(target, key, new)
+
+
 def _data_url(media_type: str | None, data: str) -> str:
     return f"data:{media_type or 'application/octet-stream'};base64,{data}"
 
@@ -505,7 +512,7 @@ def encode_tool_call(call: ToolCall, path: str) -> Any:
     old = decode_tool_call(call.raw, path) if call.raw is not None else None
     same_type = old is not None and old.type == call.type
     out: dict[str, Any] = dict(call.raw) if (same_type and call.raw is not None) else {}
-    _set_or_pop(out, "id", call.id)
+    _update(out, "id", call.id, old.id if old is not None else None, same_type)
     out["type"] = call.type
     previous = out.get(call.type)
     body: dict[str, Any] = dict(previous) if isinstance(previous, Mapping) else {}
@@ -542,8 +549,7 @@ def encode_message(message: Message, path: str) -> Any:
     elif old is None or message.content != old.content or type(message.content) is not type(old.content):
         if message.content is not None or "content" in out or message.role != "assistant":
             out["content"] = message.content
-    if old is None or message.name != old.name:
-        _set_or_pop(out, "name", message.name)
+    _update(out, "name", message.name, old.name if old else None, old is not None)
     calls, changed = _encode_sequence(
         message.tool_calls, raw.get("tool_calls"), encode_tool_call, f"{path}.tool_calls"
     )
@@ -551,8 +557,7 @@ def encode_message(message: Message, path: str) -> Any:
         out["tool_calls"] = calls
     elif changed and raw.get("tool_calls"):  # every call removed; an explicit null or [] stays as sent
         out.pop("tool_calls", None)
-    if old is None or message.tool_call_id != old.tool_call_id:
-        _set_or_pop(out, "tool_call_id", message.tool_call_id)
+    _update(out, "tool_call_id", message.tool_call_id, old.tool_call_id if old else None, old is not None)
     apply_extra(out, message.extra, old.extra if old is not None else {})
     return out
 
@@ -571,9 +576,10 @@ def encode_tool(tool: ToolDefinition, path: str) -> Any:
         previous = out.get("function")
         function: dict[str, Any] = dict(previous) if isinstance(previous, Mapping) else {}
         function["name"] = tool.name
-        _set_or_pop(function, "description", tool.description)
-        _set_or_pop(function, "parameters", tool.parameters)
-        _set_or_pop(function, "strict", tool.strict)
+        merging = same_type and old is not None
+        _update(function, "description", tool.description, old.description if old else None, merging)
+        _update(function, "parameters", tool.parameters, old.parameters if old else None, merging)
+        _update(function, "strict", tool.strict, old.strict if old else None, merging)
         apply_extra(function, tool.extra, old_extra)
         out["function"] = function
     else:
@@ -666,12 +672,12 @@ def encode_params(
         return
     for field_name, key in _PARAM_KEYS.items():
         value = getattr(params, field_name)
-        if value != getattr(old, field_name):
+        if not json_equal(value, getattr(old, field_name)):
             _set_or_pop(out, key, value)
     if params.max_tokens != old.max_tokens:
         for key in _max_tokens_key(original, url):
             _set_or_pop(out, key, params.max_tokens)
-    if params.stop != old.stop:
+    if not json_equal(params.stop, old.stop):
         _set_or_pop(out, "stop", list(params.stop) if params.stop is not None else None)
     for unsupported in ("dimensions", "encoding_format"):
         if getattr(params, unsupported) != getattr(old, unsupported):
@@ -769,10 +775,14 @@ def _merge_request(
             if annotated.tool_choice == old_tool_choice:
                 out.pop("tool_choice", None)
             out.pop("parallel_tool_calls", None)
-    if annotated.tool_choice != old_tool_choice:
-        if annotated.tool_choice is None:
+    if annotated.tool_choice is None:
+        if old_tool_choice is not None:
             out.pop("tool_choice", None)
-        else:
-            out["tool_choice"] = encode_tool_choice(annotated.tool_choice, "$.tool_choice")
+    elif not (
+        is_pristine(annotated.tool_choice) and annotated.tool_choice.raw is original.get("tool_choice")
+    ):
+        choice = encode_tool_choice(annotated.tool_choice, "$.tool_choice")
+        if not json_equal(choice, original.get("tool_choice")):
+            out["tool_choice"] = choice
     apply_extra(out, annotated.extra, old_extra)
     return original if json_equal(out, original) else out
