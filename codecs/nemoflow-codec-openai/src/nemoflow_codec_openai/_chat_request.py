@@ -424,7 +424,7 @@ def _set_or_pop(out: dict[str, Any], key: str, value: Any) -> None:
 
 
 def _update(target: dict[str, Any], key: str, new: Any, old: Any, merging: bool) -> None:
-    """Write ``new`` under ``key`` unless merging and unchanged, so an explicit ``null`` the caller sent stays."""
+    """Write ``new`` under ``key`` unless merging and unchanged (so an explicit ``null`` sent stays)."""
     if merging and json_equal(new, old):
         return
     _set_or_pop(target, key, new)
