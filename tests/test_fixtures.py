@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import importlib
 import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from referencing import Registry, Resource
 
@@ -42,9 +42,6 @@ from nemoflow import (
     ToolDefinition,
     Usage,
 )
-
-# jsonschema ships no type information; load it as an untyped module so mypy strict stays quiet.
-_jsonschema: Any = importlib.import_module("jsonschema")
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "spec" / "fixtures"
@@ -116,7 +113,7 @@ _REGISTRY: Registry[Any] = Registry().with_resources(
 
 
 def _validator(name: str) -> Any:
-    return _jsonschema.Draft202012Validator(SCHEMA_DOCUMENTS[name], registry=_REGISTRY)
+    return jsonschema.Draft202012Validator(SCHEMA_DOCUMENTS[name], registry=_REGISTRY)
 
 
 VALIDATORS = {name: _validator(name) for name in SCHEMA_DOCUMENTS}
@@ -288,7 +285,7 @@ def test_every_fixture_directory_belongs_to_a_codec() -> None:
 @pytest.mark.parametrize("name", sorted(SCHEMA_DOCUMENTS))
 def test_schema_is_a_valid_draft_2020_12_schema(name: str) -> None:
     document = SCHEMA_DOCUMENTS[name]
-    _jsonschema.Draft202012Validator.check_schema(document)
+    jsonschema.Draft202012Validator.check_schema(document)
     assert document["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert document["$id"] == f"{SCHEMA_BASE}annotated-{name}.schema.json"
     assert document.get("title") and document.get("description"), f"{name}: needs a title and a description"
