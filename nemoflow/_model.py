@@ -35,11 +35,13 @@ __all__ = [
     "ImagePart",
     "Message",
     "OtherPart",
+    "ReasoningPart",
     "RefusalPart",
     "TextPart",
     "ToolCall",
     "ToolChoice",
     "ToolDefinition",
+    "ToolResultPart",
     "Usage",
     "as_dict",
     "constructor",
@@ -247,7 +249,50 @@ class OtherPart:
     _pristine: bool = _pristine_flag()
 
 
-ContentPart: TypeAlias = TextPart | ImagePart | AudioPart | FilePart | RefusalPart | OtherPart
+@dataclass(frozen=True, slots=True)
+class ReasoningPart:
+    """Model reasoning carried in the conversation (Anthropic ``thinking``, Gemini thought parts, ...)."""
+
+    text: str | None = None
+    """The reasoning text; ``None`` when the provider sent it encrypted or redacted."""
+    signature: str | None = None
+    """Provider signature or encrypted payload that must be sent back unchanged."""
+    redacted: bool = False
+    """Whether the provider redacted the reasoning (Anthropic ``redacted_thinking``)."""
+    kind: Literal["reasoning"] = "reasoning"
+    """Discriminator."""
+    extra: JsonObject = _extra()
+    """Provider keys the model does not name."""
+    raw: JsonObject | None = _raw()
+    """The provider dict this part was decoded from."""
+    _pristine: bool = _pristine_flag()
+
+
+@dataclass(frozen=True, slots=True)
+class ToolResultPart:
+    """The result of a tool call, sent back to the model (Anthropic ``tool_result``, Gemini
+    ``functionResponse``); OpenAI Chat uses a ``tool`` message with ``tool_call_id`` instead."""
+
+    tool_call_id: str | None = None
+    """The call this result answers."""
+    content: Any = None
+    """Result as text, a tuple of content parts, or a JSON object (Gemini ``response``)."""
+    is_error: bool | None = None
+    """Whether the tool failed, when the provider says."""
+    name: str | None = None
+    """Tool name, where the provider matches results by name (Gemini)."""
+    kind: Literal["tool_result"] = "tool_result"
+    """Discriminator."""
+    extra: JsonObject = _extra()
+    """Provider keys the model does not name."""
+    raw: JsonObject | None = _raw()
+    """The provider dict this part was decoded from."""
+    _pristine: bool = _pristine_flag()
+
+
+ContentPart: TypeAlias = (
+    TextPart | ImagePart | AudioPart | FilePart | RefusalPart | ReasoningPart | ToolResultPart | OtherPart
+)
 """Any content part; switch on ``part.kind``."""
 
 # ----------------------------------------------------------------------------------------- tools

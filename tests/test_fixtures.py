@@ -35,11 +35,13 @@ from nemoflow import (
     LlmCodec,
     Message,
     OtherPart,
+    ReasoningPart,
     RefusalPart,
     TextPart,
     ToolCall,
     ToolChoice,
     ToolDefinition,
+    ToolResultPart,
     Usage,
 )
 
@@ -303,6 +305,8 @@ _SCHEMA_CLASSES: list[tuple[str, str | None, type]] = [
     ("request", "AudioPart", AudioPart),
     ("request", "FilePart", FilePart),
     ("request", "RefusalPart", RefusalPart),
+    ("request", "ReasoningPart", ReasoningPart),
+    ("request", "ToolResultPart", ToolResultPart),
     ("request", "OtherPart", OtherPart),
     ("request", "ToolCall", ToolCall),
     ("request", "ToolDefinition", ToolDefinition),
