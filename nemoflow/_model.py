@@ -270,8 +270,11 @@ class ReasoningPart:
 
 @dataclass(frozen=True, slots=True)
 class ToolResultPart:
-    """The result of a tool call, sent back to the model (Anthropic ``tool_result``, Gemini
-    ``functionResponse``); OpenAI Chat uses a ``tool`` message with ``tool_call_id`` instead."""
+    """The result of a tool call sent back to the model as a content block.
+
+    Anthropic ``tool_result`` and Gemini ``functionResponse`` use it; OpenAI Chat sends a ``tool`` message
+    with ``tool_call_id`` instead.
+    """
 
     tool_call_id: str | None = None
     """The call this result answers."""
