@@ -1,0 +1,839 @@
+"""The runtime: a :class:`Flow` holds hooks and subscribers and drives each LLM call, without doing I/O.
+
+HTTP adapters call :meth:`Flow.start_call` with the request they are about to send and get back an
+:class:`LlmCallHandle` (or ``None`` for traffic nemoflow leaves alone); they send ``handle.body``, then
+report the response through the handle. Scopes and tool runs (``flow.scope``, ``flow.tool``) live in
+``contextvars``, so threads and asyncio tasks never see each other's parents.
+
+Fail-open: an error inside nemoflow (codec, hook, subscriber) never changes the application's call; it is
+logged once per kind and counted in :meth:`Flow.stats`. With ``fail_open=False`` it is raised instead. A
+guardrail block is the one deliberate failure.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import gzip
+import logging
+import random
+import threading
+import time
+import uuid
+import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType, TracebackType
+from typing import Any, Literal
+
+import orjson
+from opentelemetry import context as otel_context
+from opentelemetry import trace as otel_trace
+
+from nemoflow._codec import LlmCodec, StreamDecoder, resolve_codec
+from nemoflow._cost import PriceTable, compute_cost
+from nemoflow._dispatch import Dispatcher, delivery_thread_active
+from nemoflow._errors import CodecError, GuardrailBlocked, PolicyError
+from nemoflow._hooks import Block, CallContext, GuardrailLike, PolicyLike, Sanitizer, hook_name
+from nemoflow._model import AnnotatedLlmError, AnnotatedLlmRequest, AnnotatedLlmResponse, FinishReason, Usage
+from nemoflow._records import CallStatus, FlowStats, LlmCall, ScopeKind, ScopeRecord, Subscriber
+from nemoflow._sse import SSEDecoder
+
+__all__ = ["Flow", "LlmCallHandle", "Scope", "ToolRun", "configure", "default_flow"]
+
+_log = logging.getLogger("nemoflow")
+
+
+@dataclass(frozen=True, slots=True)
+class _Parent:
+    """The innermost open scope, as seen by code running inside it."""
+
+    span_id: int
+    trace_id: int
+    path: tuple[str, ...]
+    session_id: str | None
+    user_id: str | None
+
+
+_current: contextvars.ContextVar[_Parent | None] = contextvars.ContextVar("nemoflow_scope", default=None)
+
+
+def _new_span_id() -> int:
+    return random.getrandbits(64) or 1
+
+
+def _new_trace_id() -> int:
+    return random.getrandbits(128) or 1
+
+
+def _outer_otel_context() -> Any:
+    """The application's OpenTelemetry context, when a span of its own is active (else ``None``)."""
+    if otel_trace.get_current_span().get_span_context().is_valid:
+        return otel_context.get_current()
+    return None
+
+
+# ----------------------------------------------------------------------------------------- scopes
+
+
+class Scope:
+    """An open scope: use as ``with flow.scope(...)`` or ``async with flow.scope(...)``."""
+
+    __slots__ = ("_attributes", "_flow", "_kind", "_name", "_record", "_session_id", "_token", "_user_id")
+
+    def __init__(
+        self,
+        flow: Flow,
+        name: str,
+        kind: ScopeKind,
+        session_id: str | None,
+        user_id: str | None,
+        attributes: Mapping[str, Any],
+    ) -> None:
+        """Prepare the scope; it opens on ``__enter__``."""
+        self._flow = flow
+        self._name = name
+        self._kind = kind
+        self._session_id = session_id
+        self._user_id = user_id
+        self._attributes = dict(attributes)
+        self._record: ScopeRecord | None = None
+        self._token: contextvars.Token[_Parent | None] | None = None
+
+    @property
+    def span_id(self) -> int | None:
+        """Our id of this scope once it is open."""
+        return self._record.span_id if self._record is not None else None
+
+    def _extra_end_fields(self) -> dict[str, Any]:
+        return {}
+
+    def __enter__(self) -> Scope:
+        """Open the scope: later LLM calls and scopes in this context become its children."""
+        parent = _current.get()
+        span_id = _new_span_id()
+        path: tuple[str, ...] = ()
+        if parent is None:
+            trace_id, parent_id = _new_trace_id(), None
+            session_id, user_id, outer = self._session_id, self._user_id, _outer_otel_context()
+        else:
+            trace_id, parent_id, path = parent.trace_id, parent.span_id, parent.path
+            session_id = self._session_id or parent.session_id
+            user_id = self._user_id or parent.user_id
+            outer = None
+        self._record = ScopeRecord(
+            span_id=span_id,
+            parent_id=parent_id,
+            trace_id=trace_id,
+            kind=self._kind,
+            name=self._name,
+            start_time_ns=time.time_ns(),
+            session_id=session_id,
+            user_id=user_id,
+            attributes=MappingProxyType(self._attributes),
+            otel_context=outer,
+            **self._start_fields(),
+        )
+        self._token = _current.set(_Parent(span_id, trace_id, (*path, self._name), session_id, user_id))
+        self._flow._dispatcher.scope_started(self._record)
+        return self
+
+    def _start_fields(self) -> dict[str, Any]:
+        return {}
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Close the scope; an exception marks it as failed (and keeps propagating)."""
+        if self._token is not None:
+            try:
+                _current.reset(self._token)
+            except ValueError:  # exited in another context (generator finalized elsewhere): keep going
+                _current.set(None)
+            self._token = None
+        record = self._record
+        if record is None:
+            return
+        error = f"{type(exc).__name__}: {exc}" if exc is not None else None
+        finished = replace(
+            record,
+            end_time_ns=time.time_ns(),
+            status="error" if exc is not None else "ok",
+            error=error,
+            **self._extra_end_fields(),
+        )
+        self._flow._dispatcher.scope_ended(finished)
+
+    async def __aenter__(self) -> Scope:
+        """Async form of ``__enter__``."""
+        return self.__enter__()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Async form of ``__exit__``."""
+        self.__exit__(exc_type, exc, tb)
+
+
+class ToolRun(Scope):
+    """An open tool run (``with flow.tool(...) as t: t.result = ...``)."""
+
+    __slots__ = ("_arguments", "_tool_call_id", "result")
+
+    def __init__(
+        self, flow: Flow, name: str, arguments: Any, tool_call_id: str | None, attributes: Mapping[str, Any]
+    ) -> None:
+        """Prepare the tool run; it opens on ``__enter__``."""
+        super().__init__(flow, name, "TOOL", None, None, attributes)
+        self._arguments = arguments
+        self._tool_call_id = tool_call_id
+        self.result: Any = None
+        """Set this to what the tool returned; it is recorded when the block ends."""
+
+    def _start_fields(self) -> dict[str, Any]:
+        return {"tool_arguments": self._arguments, "tool_call_id": self._tool_call_id}
+
+    def _extra_end_fields(self) -> dict[str, Any]:
+        return {"tool_result": self.result}
+
+    def __enter__(self) -> ToolRun:
+        """Open the tool run."""
+        super().__enter__()
+        return self
+
+    async def __aenter__(self) -> ToolRun:
+        """Async form of ``__enter__``."""
+        return self.__enter__()
+
+
+# ----------------------------------------------------------------------------------------- calls
+
+
+def _attempt_from(headers: Mapping[str, str]) -> int:
+    # The openai and anthropic SDKs number their retries in this header (0 for the first try).
+    value = headers.get("x-stainless-retry-count")
+    if value is None:
+        for key, candidate in headers.items():
+            if key.lower() == "x-stainless-retry-count":
+                value = candidate
+                break
+    try:
+        return int(value) + 1 if value is not None else 1
+    except ValueError:
+        return 1
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is not None:
+        return value
+    for key, candidate in headers.items():
+        if key.lower() == name:
+            return candidate
+    return None
+
+
+def redact_url(url: str) -> str:
+    """``url`` without credentials: user info and ``key=`` style query parameters are removed."""
+    scheme_end = url.find("://")
+    if scheme_end != -1:
+        at = url.find("@", scheme_end + 3)
+        slash = url.find("/", scheme_end + 3)
+        if at != -1 and (slash == -1 or at < slash):
+            url = url[: scheme_end + 3] + url[at + 1 :]
+    query_start = url.find("?")
+    if query_start == -1:
+        return url
+    base, query = url[:query_start], url[query_start + 1 :]
+    kept = [
+        item
+        for item in query.split("&")
+        if item.split("=", 1)[0].lower()
+        not in ("key", "api_key", "api-key", "apikey", "access_token", "token")
+    ]
+    return f"{base}?{'&'.join(kept)}" if kept else base
+
+
+def _decompress(body: bytes, encoding: str | None) -> bytes | None:
+    if not encoding or encoding == "identity":
+        return body
+    if encoding == "gzip":
+        return gzip.decompress(body)
+    if encoding == "deflate":
+        try:
+            return zlib.decompress(body)
+        except zlib.error:
+            return zlib.decompress(body, -zlib.MAX_WBITS)  # raw deflate, as some clients send
+    return None  # br, zstd...: leave the request alone
+
+
+def _compress(body: bytes, encoding: str | None) -> bytes:
+    if encoding == "gzip":
+        return gzip.compress(body)
+    if encoding == "deflate":
+        return zlib.compress(body)
+    return body
+
+
+class LlmCallHandle:
+    """One LLM call in flight, driven by an HTTP adapter (sans-I/O).
+
+    The adapter sends :attr:`body` (and :attr:`headers_update`), then reports the response: headers with
+    :meth:`response_started`, then either the whole body (:meth:`response_body`) or stream chunks as they
+    pass to the application (:meth:`stream_chunk`), and finally :meth:`finish` exactly once (further calls
+    are ignored). Nothing here raises: errors on this side path are contained and counted.
+    """
+
+    __slots__ = (
+        "_ctx",
+        "_decoder",
+        "_error_body",
+        "_finished",
+        "_first_byte_ns",
+        "_first_token_ns",
+        "_flow",
+        "_http_status",
+        "_outer",
+        "_parent",
+        "_response",
+        "_sse",
+        "_start_ns",
+        "_stream_failed",
+        "body",
+        "body_changed",
+        "codec",
+        "headers_update",
+        "injected_stream_usage",
+        "policies_applied",
+        "request",
+        "stream",
+        "url",
+    )
+
+    def __init__(
+        self,
+        flow: Flow,
+        codec: LlmCodec,
+        ctx: CallContext,
+        request: AnnotatedLlmRequest,
+        body: bytes,
+        body_changed: bool,
+        injected_stream_usage: bool,
+        policies_applied: tuple[str, ...],
+        start_ns: int,
+        parent: _Parent | None,
+    ) -> None:
+        """Created by :meth:`Flow.start_call`."""
+        self._flow = flow
+        self.codec = codec
+        self._ctx = ctx
+        self.url = ctx.url
+        self.request = request
+        """The annotated request as sent (after policies, before sanitizers)."""
+        self.body = body
+        """The bytes to send (the original bytes when nothing changed)."""
+        self.body_changed = body_changed
+        """Whether :attr:`body` differs from what the application sent."""
+        self.headers_update: dict[str, str] = {}
+        """Headers the adapter must set (``content-length`` when the body changed)."""
+        if body_changed:
+            self.headers_update["content-length"] = str(len(body))
+        self.injected_stream_usage = injected_stream_usage
+        """Whether nemoflow asked for stream usage the application did not (strip it from what it reads)."""
+        self.policies_applied = policies_applied
+        self.stream = request.stream
+        self._start_ns = start_ns
+        self._parent = parent
+        # Captured here, on the caller's thread: the record is built later on the delivery thread.
+        self._outer = None if parent else _outer_otel_context()
+        self._first_byte_ns: int | None = None
+        self._first_token_ns: int | None = None
+        self._http_status: int | None = None
+        self._response: bytes | None = None
+        self._error_body: tuple[int, Mapping[str, str], bytes] | None = None
+        self._sse: SSEDecoder | None = None
+        self._decoder: StreamDecoder | None = None
+        self._stream_failed = False
+        self._finished = False
+
+    def response_started(self, status: int, headers: Mapping[str, str]) -> None:
+        """The response headers arrived."""
+        self._first_byte_ns = time.time_ns()
+        self._http_status = status
+        content_type = (_header(headers, "content-type") or "").lower()
+        if status >= 400:
+            self._error_body = (status, dict(headers), b"")
+        elif "text/event-stream" in content_type or (self.stream and "json" not in content_type):
+            self.stream = True
+            try:
+                self._sse = SSEDecoder()
+                self._decoder = self.codec.stream_decoder(url=self.url)
+            except Exception as exc:
+                self._stream_failed = True
+                self._flow._contain("stream", exc)
+
+    def response_body(self, body: bytes) -> None:
+        """The whole (non-streamed) response body, or an error body."""
+        if self._error_body is not None:
+            status, headers, _ = self._error_body
+            self._error_body = (status, headers, body)
+        else:
+            self._response = body
+
+    def stream_chunk(self, chunk: bytes) -> None:
+        """A chunk of a streamed body, as it passes to the application."""
+        if self._error_body is not None:
+            status, headers, so_far = self._error_body
+            if len(so_far) < 65536:
+                self._error_body = (status, headers, so_far + chunk)
+            return
+        if self._stream_failed or self._sse is None or self._decoder is None:
+            if self._sse is None and not self._stream_failed:
+                self._response = (self._response or b"") + chunk  # a JSON body read in pieces
+            return
+        try:
+            events = self._sse.feed(chunk)
+        except CodecError as exc:
+            self._stream_failed = True
+            self._flow._contain("stream", exc)
+            return
+        if events and self._first_token_ns is None:
+            self._first_token_ns = time.time_ns()
+        for event in events:
+            try:
+                self._decoder.feed(event.data, event.event)
+            except Exception as exc:  # one bad event must not end the record
+                self._flow._contain("stream", exc)
+
+    def finish(
+        self, status: CallStatus | str = CallStatus.OK, exception: BaseException | None = None
+    ) -> None:
+        """End the call (exhausted, closed early, failed); only the first call counts."""
+        if self._finished:
+            return
+        self._finished = True
+        end_ns = time.time_ns()
+        outcome = CallStatus(status)
+        partial: AnnotatedLlmResponse | None = None
+        if self._decoder is not None and not self._stream_failed:
+            try:
+                if self._sse is not None:
+                    for event in self._sse.finish():
+                        self._decoder.feed(event.data, event.event)
+                partial = self._decoder.finish()
+            except Exception as exc:
+                self._flow._contain("stream", exc)
+        if self._http_status is not None and self._http_status >= 400 and outcome is CallStatus.OK:
+            outcome = CallStatus.ERROR
+        if partial is not None and partial.finish_reason is FinishReason.ERROR and outcome is CallStatus.OK:
+            outcome = CallStatus.ERROR
+        if exception is not None and outcome is CallStatus.OK:
+            outcome = CallStatus.ERROR
+        self._flow._submit(self, partial, outcome, exception, end_ns)
+
+
+@dataclass(slots=True)
+class _Counters:
+    passed_through: int = 0
+    recorded: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    logged: set[str] = field(default_factory=set)
+
+
+class Flow:
+    """Hooks and subscribers for LLM calls, and the scopes that parent them.
+
+    Args:
+        policies: Request rewriters ``(request, ctx) -> request | None``, applied in order.
+        guardrails: ``(request, ctx) -> Block | None``; a block raises :class:`~nemoflow.GuardrailBlocked`.
+        sanitizers: :class:`~nemoflow.Sanitizer` objects that change what is recorded, never what is sent.
+        subscribers: Receivers of finished records (exporters are subscribers).
+        fail_open: Contain nemoflow's own errors (default) or raise them.
+        price_table: Prices for cost (default: the bundled, dated table).
+        price_overrides: Per-model prices that win over the table.
+        inject_stream_usage: Ask streamed requests to report usage (a bool, or a predicate on the URL to
+            turn it off for servers that reject ``stream_options``).
+        max_queue: Records buffered for subscribers before new ones are dropped (and counted).
+    """
+
+    def __init__(
+        self,
+        *,
+        policies: Iterable[PolicyLike] = (),
+        guardrails: Iterable[GuardrailLike] = (),
+        sanitizers: Iterable[Sanitizer] = (),
+        subscribers: Iterable[Subscriber] = (),
+        fail_open: bool = True,
+        price_table: PriceTable | None = None,
+        price_overrides: Mapping[str, Any] | None = None,
+        inject_stream_usage: bool | Any = True,
+        max_queue: int = 10_000,
+    ) -> None:
+        """Create a flow; nothing starts until the first record is queued."""
+        self.policies: tuple[PolicyLike, ...] = tuple(policies)
+        self.guardrails: tuple[GuardrailLike, ...] = tuple(guardrails)
+        self.sanitizers: tuple[Sanitizer, ...] = tuple(sanitizers)
+        self._subscribers: tuple[Subscriber, ...] = tuple(subscribers)
+        self.fail_open = fail_open
+        table = price_table or PriceTable.default()
+        self.price_table = table.with_overrides(price_overrides) if price_overrides else table
+        self._inject_stream_usage = inject_stream_usage
+        self._counters = _Counters()
+        self._lock = threading.Lock()
+        self._dispatcher = Dispatcher(lambda: self._subscribers, max_queue=max_queue, on_error=self._contain)
+
+    # ----------------------------------------------------------------------------------------- set-up
+
+    @property
+    def subscribers(self) -> tuple[Subscriber, ...]:
+        """The subscribers, in delivery order."""
+        return self._subscribers
+
+    def add_subscriber(self, subscriber: Subscriber) -> None:
+        """Deliver later records to ``subscriber`` too."""
+        with self._lock:
+            self._subscribers = (*self._subscribers, subscriber)
+
+    def remove_subscriber(self, subscriber: Subscriber) -> None:
+        """Stop delivering to ``subscriber``."""
+        with self._lock:
+            self._subscribers = tuple(s for s in self._subscribers if s is not subscriber)
+
+    def scope(
+        self,
+        name: str,
+        kind: Literal["AGENT", "CHAIN"] = "AGENT",
+        *,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        **attributes: Any,
+    ) -> Scope:
+        """A parent span for what runs inside: ``with flow.scope("plan-trip", kind="AGENT"): ...``."""
+        if kind not in ("AGENT", "CHAIN"):
+            raise ValueError(f"scope kind must be 'AGENT' or 'CHAIN', not {kind!r}")
+        return Scope(self, name, kind, session_id, user_id, attributes)
+
+    def tool(
+        self, name: str, arguments: Any = None, tool_call_id: str | None = None, **attributes: Any
+    ) -> ToolRun:
+        """A tool run: ``with flow.tool("search", arguments={...}) as t: t.result = search(...)``."""
+        return ToolRun(self, name, arguments, tool_call_id, attributes)
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Deliver every queued record and flush subscribers; ``False`` if ``timeout`` ran out."""
+        return self._dispatcher.flush(timeout)
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Flush, then shut subscribers down; later records are dropped."""
+        self._dispatcher.shutdown(timeout)
+
+    def stats(self) -> FlowStats:
+        """Counters: records delivered, pass-throughs, drops, contained errors by kind."""
+        counters = self._counters
+        return FlowStats(
+            calls_recorded=counters.recorded,
+            passed_through=counters.passed_through,
+            events_dropped=self._dispatcher.dropped,
+            errors=dict(counters.errors),
+        )
+
+    # ----------------------------------------------------------------------------------------- fail-open
+
+    def _contain(self, kind: str, exc: BaseException) -> None:
+        counters = self._counters
+        counters.errors[kind] = counters.errors.get(kind, 0) + 1
+        if kind not in counters.logged:
+            counters.logged.add(kind)
+            _log.warning("nemoflow: %s error contained (logged once per kind): %r", kind, exc, exc_info=exc)
+
+    # ----------------------------------------------------------------------------------------- calls
+
+    def start_call(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        *,
+        codec: LlmCodec | None = None,
+    ) -> LlmCallHandle | None:
+        """Run the request side of one call; ``None`` means "send it untouched, record nothing".
+
+        Raises:
+            GuardrailBlocked: A guardrail refused the request (nothing may be sent).
+            CodecError, PolicyError: Only with ``fail_open=False``.
+        """
+        if delivery_thread_active():
+            return None  # never observe our own exporters
+        if codec is None:
+            codec = resolve_codec(method, url)
+        if codec is None or not body:
+            self._counters.passed_through += 1
+            return None
+        start_ns = time.time_ns()
+        encoding = (_header(headers, "content-encoding") or "").strip().lower() or None
+        try:
+            raw_body = _decompress(body, encoding)
+            payload = orjson.loads(raw_body) if raw_body is not None else None
+        except (orjson.JSONDecodeError, OSError, EOFError, zlib.error):
+            payload = None
+        if not isinstance(payload, dict):  # multipart uploads, unknown encodings: not ours to read
+            self._counters.passed_through += 1
+            return None
+        try:
+            request = codec.decode(payload, url=url)
+        except CodecError as exc:
+            if not self.fail_open:
+                raise
+            self._contain("codec", exc)
+            self._counters.passed_through += 1
+            return None
+        parent = _current.get()
+        ctx = CallContext(
+            codec=codec.name,
+            provider=codec.provider,
+            method=method.upper(),
+            url=url,
+            headers=MappingProxyType(dict(headers)),
+            scope_path=parent.path if parent else (),
+            attempt=_attempt_from(headers),
+            session_id=parent.session_id if parent else None,
+            user_id=parent.user_id if parent else None,
+        )
+        self._run_guardrails(request, ctx, codec, start_ns, parent)
+        request, applied = self._run_policies(request, ctx)
+        send, changed, injected = self._encode(codec, request, payload, body, raw_body, encoding, url)
+        return LlmCallHandle(self, codec, ctx, request, send, changed, injected, applied, start_ns, parent)
+
+    def _run_guardrails(
+        self,
+        request: AnnotatedLlmRequest,
+        ctx: CallContext,
+        codec: LlmCodec,
+        start_ns: int,
+        parent: _Parent | None,
+    ) -> None:
+        for guardrail in self.guardrails:
+            try:
+                verdict = guardrail(request, ctx)
+            except Exception as exc:
+                if not self.fail_open:
+                    raise PolicyError(f"guardrail {hook_name(guardrail)} failed: {exc}") from exc
+                self._contain("guardrail", exc)
+                continue
+            if isinstance(verdict, Block):
+                handle = LlmCallHandle(self, codec, ctx, request, b"", False, False, (), start_ns, parent)
+                handle._finished = True
+                self._submit(
+                    handle, None, CallStatus.BLOCKED, None, time.time_ns(), block_reason=verdict.reason
+                )
+                raise GuardrailBlocked(verdict.reason, guardrail=hook_name(guardrail))
+
+    def _run_policies(
+        self, request: AnnotatedLlmRequest, ctx: CallContext
+    ) -> tuple[AnnotatedLlmRequest, tuple[str, ...]]:
+        applied: list[str] = []
+        for policy in self.policies:
+            try:
+                result: Any = policy(request, ctx)
+            except Exception as exc:
+                if not self.fail_open:
+                    raise PolicyError(f"policy {hook_name(policy)} failed: {exc}") from exc
+                self._contain("policy", exc)
+                continue
+            if result is None or result is request:
+                continue
+            if not isinstance(result, AnnotatedLlmRequest):
+                error = PolicyError(f"policy {hook_name(policy)} returned {type(result).__name__}")
+                if not self.fail_open:
+                    raise error
+                self._contain("policy", error)
+                continue
+            request = result
+            applied.append(hook_name(policy))
+        return request, tuple(applied)
+
+    def _injection_allowed(self, url: str) -> bool:
+        setting = self._inject_stream_usage
+        if isinstance(setting, bool):
+            return setting
+        try:
+            return bool(setting(url))
+        except Exception as exc:
+            self._contain("config", exc)
+            return True
+
+    def _encode(
+        self,
+        codec: LlmCodec,
+        request: AnnotatedLlmRequest,
+        payload: dict[str, Any],
+        body: bytes,
+        raw_body: bytes | None,
+        encoding: str | None,
+        url: str,
+    ) -> tuple[bytes, bool, bool]:
+        try:
+            encoded = codec.encode(request, payload, url=url)
+        except CodecError as exc:
+            if not self.fail_open:
+                raise
+            self._contain("codec", exc)
+            return body, False, False
+        injected = "stream_options" in encoded and "stream_options" not in payload
+        if injected and not self._injection_allowed(url):
+            encoded = {key: value for key, value in encoded.items() if key != "stream_options"}
+            injected = False
+            if encoded == payload:
+                return body, False, False
+        if encoded is payload:
+            return body, False, False
+        try:
+            data = orjson.dumps(encoded)
+        except TypeError as exc:  # a policy put something that is not JSON into the request
+            if not self.fail_open:
+                raise PolicyError(f"the rewritten request is not JSON: {exc}") from exc
+            self._contain("codec", exc)
+            return body, False, False
+        return _compress(data, encoding), True, injected
+
+    # ----------------------------------------------------------------------------------------- records
+
+    def _submit(
+        self,
+        handle: LlmCallHandle,
+        partial: AnnotatedLlmResponse | None,
+        status: CallStatus,
+        exception: BaseException | None,
+        end_ns: int,
+        *,
+        block_reason: str | None = None,
+    ) -> None:
+        # Decoding the body, sanitizing and pricing happen on the delivery thread, off the caller's path.
+        def build() -> LlmCall | None:
+            return self._build_record(handle, partial, status, exception, end_ns, block_reason)
+
+        self._dispatcher.call_ended(build)
+
+    def _build_record(
+        self,
+        handle: LlmCallHandle,
+        partial: AnnotatedLlmResponse | None,
+        status: CallStatus,
+        exception: BaseException | None,
+        end_ns: int,
+        block_reason: str | None,
+    ) -> LlmCall:
+        codec, ctx = handle.codec, handle._ctx
+        response = partial
+        error: AnnotatedLlmError | None = None
+        if handle._error_body is not None:
+            status_code, headers, body = handle._error_body
+            try:
+                error = codec.decode_error(status_code, headers, body, url=handle.url)
+            except Exception as exc:
+                self._contain("codec", exc)
+        elif response is None and handle._response:
+            try:
+                response = codec.decode_response(orjson.loads(handle._response), url=handle.url)
+            except Exception as exc:
+                self._contain("codec", exc)
+        if response is not None and response.error is not None and error is None:
+            error = response.error
+        request: AnnotatedLlmRequest | None = handle.request
+        for sanitizer in self.sanitizers:
+            try:
+                if request is not None:
+                    request = sanitizer.sanitize_request(request, ctx)
+                if response is not None:
+                    response = sanitizer.sanitize_response(response, ctx)
+            except Exception as exc:  # a broken sanitizer must not leak content: drop what it guarded
+                self._contain("sanitizer", exc)
+                request = None
+                response = _without_content(response) if response is not None else None
+                break
+        usage = response.usage if response is not None else Usage()
+        model = (response.model if response is not None else None) or handle.request.model
+        cost = None
+        try:
+            cost = compute_cost(
+                usage,
+                model,
+                provider=codec.provider,
+                reported_cost=response.cost if response is not None else None,
+                table=self.price_table,
+            )
+        except Exception as exc:
+            self._contain("cost", exc)
+        parent = handle._parent
+        self._counters.recorded += 1
+        return LlmCall(
+            call_id=uuid.uuid4().hex,
+            span_id=_new_span_id(),
+            parent_id=parent.span_id if parent else None,
+            trace_id=parent.trace_id if parent else _new_trace_id(),
+            codec=codec.name,
+            provider=codec.provider,
+            operation=handle.request.operation,
+            method=ctx.method,
+            url=redact_url(ctx.url),
+            start_time_ns=handle._start_ns,
+            end_time_ns=end_ns,
+            status=status,
+            request=request,
+            response=response,
+            error=error,
+            exception=f"{type(exception).__name__}: {exception}" if exception is not None else None,
+            http_status=handle._http_status,
+            first_byte_time_ns=handle._first_byte_ns,
+            first_token_time_ns=handle._first_token_ns,
+            attempt=ctx.attempt,
+            stream=handle.stream,
+            usage=usage,
+            usage_source="reported" if usage.reported else "missing",
+            cost=cost,
+            model=model,
+            scope_path=ctx.scope_path,
+            session_id=ctx.session_id,
+            user_id=ctx.user_id,
+            block_reason=block_reason,
+            policies_applied=handle.policies_applied,
+            otel_context=handle._outer,
+        )
+
+
+def _without_content(response: AnnotatedLlmResponse) -> AnnotatedLlmResponse:
+    return AnnotatedLlmResponse(
+        id=response.id,
+        model=response.model,
+        finish_reason=response.finish_reason,
+        finish_reason_raw=response.finish_reason_raw,
+        usage=response.usage,
+        cost=response.cost,
+        operation=response.operation,
+    )
+
+
+# ----------------------------------------------------------------------------------------- default flow
+
+_default_lock = threading.Lock()
+_default: Flow | None = None
+
+
+def default_flow() -> Flow:
+    """The process-wide flow used by ``instrument()`` (created empty on first use)."""
+    global _default
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = Flow()
+    return _default
+
+
+def configure(**options: Any) -> Flow:
+    """Replace the process-wide flow with ``Flow(**options)`` (the old one is flushed and shut down)."""
+    global _default
+    with _default_lock:
+        old, _default = _default, Flow(**options)
+    if old is not None:
+        old.shutdown()
+    return _default
