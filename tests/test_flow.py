@@ -567,3 +567,38 @@ def test_policy_edits_reach_the_wire_through_every_builtin(flow: Flow) -> None:
     assert "temperature" not in sent
     assert sent["messages"][0] == {"role": "system", "content": "Stay safe.\n\nBe brief."}
     assert replace(handle.request, system=None).messages == handle.request.messages
+
+
+EXIT_SCRIPT = """
+import atexit, sys, threading, orjson
+from nemoflow import Flow, Subscriber
+
+exiting = threading.Event()
+
+class ToFile(Subscriber):
+    def on_call(self, call):
+        exiting.wait(10)  # hold delivery until the interpreter is exiting
+        with open(sys.argv[1], "a") as out:
+            out.write(call.model + "\\n")
+
+# Registered after nemoflow's own handler, so it runs first (atexit is last-in, first-out).
+atexit.register(exiting.set)
+flow = Flow(subscribers=[ToFile()])
+body = orjson.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})
+for _ in range(3):
+    handle = flow.start_call("POST", "https://api.openai.com/v1/chat/completions", {}, body)
+    handle.finish()
+# no flush: the records are still queued when the interpreter exits
+"""
+
+
+def test_queued_records_are_flushed_at_interpreter_exit(tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    out = tmp_path / "records.txt"
+    done = subprocess.run(
+        [sys.executable, "-c", EXIT_SCRIPT, str(out)], capture_output=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert out.read_text().splitlines() == ["gpt-4o-mini"] * 3
