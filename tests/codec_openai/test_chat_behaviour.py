@@ -279,3 +279,13 @@ def test_a_no_op_edit_returns_the_original() -> None:
     decoded = codec.decode(body)
     rebuilt = replace(decoded, messages=tuple(replace(m) for m in decoded.messages))
     assert codec.encode(rebuilt, body) is body
+
+
+def test_parts_chat_cannot_carry_are_a_clear_encode_error() -> None:
+    body = request()
+    decoded = codec.decode(body)
+    result = nemoflow.ToolResultPart(tool_call_id="call_1", content="42")
+    message = Message(role="user", content=(result,))
+    with pytest.raises(nemoflow.EncodeError, match="tool_result") as caught:
+        codec.encode(replace(decoded, messages=(*decoded.messages, message)), body)
+    assert caught.value.path == "$.messages[3].content[0]"

@@ -7,5 +7,6 @@ from __future__ import annotations
 
 from ._chat import OpenAIChatCodec
 from ._embeddings import OpenAIEmbeddingsCodec
+from ._responses import OpenAIResponsesCodec
 
-__all__ = ["OpenAIChatCodec", "OpenAIEmbeddingsCodec"]
+__all__ = ["OpenAIChatCodec", "OpenAIEmbeddingsCodec", "OpenAIResponsesCodec"]

@@ -487,8 +487,15 @@ def encode_part(part: ContentPart, path: str) -> Any:
     elif isinstance(part, RefusalPart):
         out["type"] = "refusal"
         out["refusal"] = part.refusal
-    else:
+    elif isinstance(part, OtherPart):
         out["type"] = part.type
+    else:
+        # Chat Completions carries tool results as ``tool`` messages and has no reasoning part.
+        raise EncodeError(
+            f"openai-chat messages have no {part.kind!r} content part (send tool results as 'tool' messages)",
+            path=path,
+            codec=CODEC,
+        )
     apply_extra(out, part.extra, old_extra)
     return out
 
