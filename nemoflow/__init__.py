@@ -45,6 +45,7 @@ from nemoflow._hooks import (
     route_model,
     set_system,
 )
+from nemoflow._local import ConsoleExporter, JsonlExporter
 from nemoflow._model import (
     AnnotatedLlmError,
     AnnotatedLlmRequest,
@@ -74,6 +75,31 @@ from nemoflow._sse import SSEDecoder, SSEEvent
 
 __version__ = "0.1.0"
 
+# Adapters for optional libraries load on first use, so ``import nemoflow`` never imports them.
+_LAZY = {
+    "NemoflowAdapter": "nemoflow._requests",
+    "requests_adapter": "nemoflow._requests",
+    "requests_session": "nemoflow._requests",
+    "aiohttp_middleware": "nemoflow._aiohttp",
+    "aiohttp_session": "nemoflow._aiohttp",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nemoflow' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = [
     "CODEC_ENTRY_POINT_GROUP",
     "EXPORTER_ENTRY_POINT_GROUP",
@@ -87,6 +113,7 @@ __all__ = [
     "Choice",
     "CodecError",
     "ConfigurationError",
+    "ConsoleExporter",
     "ContentPart",
     "Cost",
     "DecodeError",
@@ -101,12 +128,14 @@ __all__ = [
     "Guardrail",
     "GuardrailBlocked",
     "ImagePart",
+    "JsonlExporter",
     "LlmCall",
     "LlmCallHandle",
     "LlmCodec",
     "MaskPatterns",
     "Message",
     "ModelPrice",
+    "NemoflowAdapter",
     "NemoflowError",
     "OtherPart",
     "PayloadKind",
@@ -134,6 +163,8 @@ __all__ = [
     "UsageSource",
     "__version__",
     "add_metadata",
+    "aiohttp_middleware",
+    "aiohttp_session",
     "as_dict",
     "cap_max_tokens",
     "codecs",
@@ -146,6 +177,8 @@ __all__ = [
     "get_exporter",
     "prepend_system",
     "register_codec",
+    "requests_adapter",
+    "requests_session",
     "resolve_codec",
     "route_model",
     "set_system",

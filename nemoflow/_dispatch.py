@@ -92,8 +92,8 @@ class Dispatcher:
 
     def flush(self, timeout: float) -> bool:
         """Wait until everything queued so far is delivered and subscribers flushed; ``False`` on timeout."""
-        if self._thread is None:
-            return True
+        if self._thread is None or self._closed:
+            return True  # nothing was ever queued, or shutdown already delivered everything
         deadline = time.monotonic() + timeout
         done = threading.Event()
         try:

@@ -274,6 +274,25 @@ def _compress(body: bytes, encoding: str | None) -> bytes:
     return body
 
 
+def _decompressor_for(encoding: str | None) -> Any:
+    """An incremental decoder for a response ``Content-Encoding``, or ``None`` for plain bodies."""
+    value = (encoding or "").strip().lower()
+    if value == "gzip":
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if value == "deflate":
+        return zlib.decompressobj()
+    if value and value != "identity":  # br, zstd...: not read for the record
+        return _Undecodable()
+    return None
+
+
+class _Undecodable:
+    """An encoding nemoflow cannot read: the record gets no body, the app is unaffected."""
+
+    def decompress(self, data: bytes) -> bytes:
+        raise ValueError("response content encoding not supported for recording")
+
+
 class LlmCallHandle:
     """One LLM call in flight, driven by an HTTP adapter (sans-I/O).
 
@@ -284,8 +303,10 @@ class LlmCallHandle:
     """
 
     __slots__ = (
+        "_bytes_decoder",
         "_ctx",
         "_decoder",
+        "_decompressor",
         "_error_body",
         "_finished",
         "_first_byte_ns",
@@ -337,6 +358,9 @@ class LlmCallHandle:
         """Headers the adapter must set (``content-length`` when the body changed)."""
         if body_changed:
             self.headers_update["content-length"] = str(len(body))
+        if injected_stream_usage:
+            # The injected usage event is removed from what the app reads; that needs plain bytes.
+            self.headers_update["accept-encoding"] = "identity"
         self.injected_stream_usage = injected_stream_usage
         """Whether nemoflow asked for stream usage the application did not (strip it from what it reads)."""
         self.policies_applied = policies_applied
@@ -352,6 +376,8 @@ class LlmCallHandle:
         self._error_body: tuple[int, Mapping[str, str], bytes] | None = None
         self._sse: SSEDecoder | None = None
         self._decoder: StreamDecoder | None = None
+        self._bytes_decoder: Any = None
+        self._decompressor: Any = None
         self._stream_failed = False
         self._finished = False
 
@@ -360,8 +386,17 @@ class LlmCallHandle:
         self._first_byte_ns = time.time_ns()
         self._http_status = status
         content_type = (_header(headers, "content-type") or "").lower()
+        self._decompressor = _decompressor_for(_header(headers, "content-encoding"))
         if status >= 400:
             self._error_body = (status, dict(headers), b"")
+        elif "vnd.amazon.eventstream" in content_type and hasattr(self.codec, "byte_stream_decoder"):
+            # Binary framing (Bedrock ConverseStream): the codec decodes raw bytes itself.
+            self.stream = True
+            try:
+                self._bytes_decoder = self.codec.byte_stream_decoder(url=self.url)
+            except Exception as exc:
+                self._stream_failed = True
+                self._flow._contain("stream", exc)
         elif "text/event-stream" in content_type or (self.stream and "json" not in content_type):
             self.stream = True
             try:
@@ -379,12 +414,34 @@ class LlmCallHandle:
         else:
             self._response = body
 
-    def stream_chunk(self, chunk: bytes) -> None:
-        """A chunk of a streamed body, as it passes to the application."""
+    def stream_chunk(self, chunk: bytes, *, decoded: bool = False) -> None:
+        """A chunk of the response body, as it passes to the application.
+
+        Adapters that see the bytes before content decoding (httpx transports) pass them as they are;
+        ``decoded=True`` says the adapter already undid ``Content-Encoding`` (requests, aiohttp).
+        """
+        if self._finished:
+            return  # the record may already be building on the delivery thread
+        if self._decompressor is not None and not decoded:
+            try:
+                chunk = self._decompressor.decompress(chunk)
+            except Exception as exc:
+                self._decompressor = None
+                self._stream_failed = True
+                self._flow._contain("stream", exc)
+                return
         if self._error_body is not None:
             status, headers, so_far = self._error_body
             if len(so_far) < 65536:
                 self._error_body = (status, headers, so_far + chunk)
+            return
+        if self._bytes_decoder is not None and not self._stream_failed:
+            if self._first_token_ns is None:
+                self._first_token_ns = time.time_ns()
+            try:
+                self._bytes_decoder.feed(chunk)
+            except Exception as exc:  # one bad frame must not end the record
+                self._flow._contain("stream", exc)
             return
         if self._stream_failed or self._sse is None or self._decoder is None:
             if self._sse is None and not self._stream_failed:
@@ -414,7 +471,12 @@ class LlmCallHandle:
         end_ns = time.time_ns()
         outcome = CallStatus(status)
         partial: AnnotatedLlmResponse | None = None
-        if self._decoder is not None and not self._stream_failed:
+        if self._bytes_decoder is not None and not self._stream_failed:
+            try:
+                partial = self._bytes_decoder.finish()
+            except Exception as exc:
+                self._flow._contain("stream", exc)
+        elif self._decoder is not None and not self._stream_failed:
             try:
                 if self._sse is not None:
                     for event in self._sse.finish():
@@ -422,7 +484,16 @@ class LlmCallHandle:
                 partial = self._decoder.finish()
             except Exception as exc:
                 self._flow._contain("stream", exc)
-        if self._http_status is not None and self._http_status >= 400 and outcome is CallStatus.OK:
+        if self._http_status is not None and 300 <= self._http_status < 400:
+            return  # a redirect hop: the followed request is the LLM call
+        if (
+            outcome is CallStatus.CANCELLED
+            and partial is not None
+            and partial.finish_reason not in (FinishReason.UNKNOWN, FinishReason.ERROR)
+        ):
+            # SDKs close the response as soon as the reply is complete (OpenAI's [DONE]): that is no cancel.
+            outcome = CallStatus.OK
+        if self._http_status is not None and self._http_status >= 400 and outcome is not CallStatus.ERROR:
             outcome = CallStatus.ERROR
         if partial is not None and partial.finish_reason is FinishReason.ERROR and outcome is CallStatus.OK:
             outcome = CallStatus.ERROR
@@ -518,6 +589,57 @@ class Flow:
         """A tool run: ``with flow.tool("search", arguments={...}) as t: t.result = search(...)``."""
         return ToolRun(self, name, arguments, tool_call_id, attributes)
 
+    # ----------------------------------------------------------------------------------------- adapters
+
+    def transport(self, inner: Any, *, asynchronous: bool | None = None) -> Any:
+        """Wrap an httpx2 or httpx transport (sync or async) so its LLM calls run through this flow.
+
+        ``asynchronous=True`` picks the async wrapper for transports that serve both (``MockTransport``).
+        """
+        from nemoflow._httpx import wrap_transport
+
+        return wrap_transport(inner, self, asynchronous=asynchronous)
+
+    def httpx2_client(self, **kwargs: Any) -> Any:
+        """An ``httpx2.Client`` whose LLM calls run through this flow (SDK-like defaults; ``kwargs`` win)."""
+        return _client(self, "httpx2", asynchronous=False, kwargs=kwargs)
+
+    def async_httpx2_client(self, **kwargs: Any) -> Any:
+        """An ``httpx2.AsyncClient`` whose LLM calls run through this flow."""
+        return _client(self, "httpx2", asynchronous=True, kwargs=kwargs)
+
+    def httpx_client(self, **kwargs: Any) -> Any:
+        """An ``httpx.Client`` whose LLM calls run through this flow."""
+        return _client(self, "httpx", asynchronous=False, kwargs=kwargs)
+
+    def async_httpx_client(self, **kwargs: Any) -> Any:
+        """An ``httpx.AsyncClient`` whose LLM calls run through this flow."""
+        return _client(self, "httpx", asynchronous=True, kwargs=kwargs)
+
+    def requests_adapter(self, **adapter_kwargs: Any) -> Any:
+        """A ``requests`` ``HTTPAdapter`` whose LLM calls run through this flow (mount it on a Session)."""
+        from nemoflow._requests import NemoflowAdapter
+
+        return NemoflowAdapter(self, **adapter_kwargs)
+
+    def requests_session(self, **adapter_kwargs: Any) -> Any:
+        """A ``requests.Session`` with this flow's adapter mounted for ``http://`` and ``https://``."""
+        from nemoflow._requests import requests_session
+
+        return requests_session(self, **adapter_kwargs)
+
+    def aiohttp_middleware(self) -> Any:
+        """An aiohttp (>= 3.12) client middleware running LLM calls through this flow."""
+        from nemoflow._aiohttp import aiohttp_middleware
+
+        return aiohttp_middleware(self)
+
+    def aiohttp_session(self, **session_kwargs: Any) -> Any:
+        """An ``aiohttp.ClientSession`` with this flow's middleware installed."""
+        from nemoflow._aiohttp import aiohttp_session
+
+        return aiohttp_session(self, **session_kwargs)
+
     def flush(self, timeout: float = 5.0) -> bool:
         """Deliver every queued record and flush subscribers; ``False`` if ``timeout`` ran out."""
         return self._dispatcher.flush(timeout)
@@ -537,6 +659,10 @@ class Flow:
         )
 
     # ----------------------------------------------------------------------------------------- fail-open
+
+    def count_pass_through(self) -> None:
+        """Count a request an adapter forwarded untouched (no codec claimed it)."""
+        self._counters.passed_through += 1
 
     def _contain(self, kind: str, exc: BaseException) -> None:
         counters = self._counters
@@ -811,6 +937,32 @@ def _without_content(response: AnnotatedLlmResponse) -> AnnotatedLlmResponse:
         cost=response.cost,
         operation=response.operation,
     )
+
+
+_TRANSPORT_OPTIONS = ("verify", "cert", "trust_env", "http1", "http2", "limits", "proxy", "retries", "uds")
+
+
+def _client(flow: Flow, library: str, *, asynchronous: bool, kwargs: dict[str, Any]) -> Any:
+    """A client of ``library`` with the official SDKs' defaults and a nemoflow transport."""
+    import importlib
+
+    from nemoflow._httpx import transport_classes
+
+    classes = transport_classes(library)
+    if classes is None:
+        raise ImportError(f"{library} is not installed (pip install {library})")
+    mod = importlib.import_module(library)
+    # The openai / anthropic SDKs' defaults: 10 min read timeout, 5 s connect, generous pools, redirects.
+    kwargs.setdefault("timeout", mod.Timeout(600.0, connect=5.0))
+    kwargs.setdefault("follow_redirects", True)
+    transport_options = {name: kwargs.pop(name) for name in _TRANSPORT_OPTIONS if name in kwargs}
+    transport_options.setdefault("limits", mod.Limits(max_connections=1000, max_keepalive_connections=100))
+    if "transport" in kwargs:
+        inner = kwargs.pop("transport")
+    else:
+        inner = (mod.AsyncHTTPTransport if asynchronous else mod.HTTPTransport)(**transport_options)
+    wrapper = classes[1 if asynchronous else 0](inner, flow=flow)
+    return (mod.AsyncClient if asynchronous else mod.Client)(transport=wrapper, **kwargs)
 
 
 # ----------------------------------------------------------------------------------------- default flow

@@ -11,6 +11,7 @@ partially against :func:`nemoflow.as_dict`). On top of those facts the runner ch
 
 from __future__ import annotations
 
+import base64
 import copy
 import dataclasses
 import json
@@ -61,13 +62,13 @@ COMMON_KEYS = frozenset({"description", "source", "kind", "url", "expected"})
 KIND_KEYS = {
     "request": frozenset({"input"}),
     "response": frozenset({"input"}),
-    "stream": frozenset({"sse"}),
+    "stream": frozenset({"sse", "eventstream_base64"}),
     "error": frozenset({"status", "headers", "body"}),
 }
 REQUIRED_KIND_KEYS = {
     "request": frozenset({"input"}),
     "response": frozenset({"input"}),
-    "stream": frozenset({"sse"}),
+    "stream": frozenset(),
     "error": frozenset({"status", "body"}),
 }
 BODY_LENGTH_KEY = "body_length"
@@ -187,9 +188,18 @@ def _chunks(data: bytes, size: int) -> Iterator[bytes]:
         yield data[start : start + size]
 
 
-def decode_stream_every_way(codec: LlmCodec, sse: str, url: str | None) -> AnnotatedLlmResponse:
-    """Decode ``sse`` whole and in every chunking of :data:`STREAM_CHUNK_SIZES`; all must agree."""
-    data = sse.encode("utf-8")
+def stream_bytes(fixture: Mapping[str, Any]) -> bytes:
+    """The raw body of a stream fixture: SSE text, or a base64 AWS event-stream body."""
+    if "sse" in fixture:
+        assert isinstance(fixture["sse"], str), "a stream fixture's sse must be a string"
+        return fixture["sse"].encode("utf-8")
+    encoded = fixture["eventstream_base64"]
+    assert isinstance(encoded, str), "eventstream_base64 must be a string"
+    return base64.b64decode(encoded, validate=True)
+
+
+def decode_stream_every_way(codec: LlmCodec, data: bytes, url: str | None) -> AnnotatedLlmResponse:
+    """Decode ``data`` whole and in every chunking of :data:`STREAM_CHUNK_SIZES`; all must agree."""
     whole = codec.decode_stream([data], url=url)
     reference = nemoflow.as_dict(whole)
     for size in STREAM_CHUNK_SIZES:
@@ -216,6 +226,11 @@ def _check_fixture_shape(name: str, fixture: Mapping[str, Any]) -> str:
     assert not unknown, f"{name}: keys {sorted(unknown)} do not belong in a {kind!r} fixture"
     missing = REQUIRED_KIND_KEYS[kind] - set(fixture)
     assert not missing, f"{name}: a {kind!r} fixture needs {sorted(missing)}"
+    if kind == "stream":
+        # Text streams (SSE) are stored as text; binary ones (AWS event stream) as base64.
+        assert ("sse" in fixture) != ("eventstream_base64" in fixture), (
+            f"{name}: a stream fixture needs exactly one of 'sse' and 'eventstream_base64'"
+        )
     url = fixture.get("url")
     assert url is None or isinstance(url, str), f"{name}: 'url' must be a string"
     if BODY_LENGTH_KEY in fixture["expected"]:
@@ -409,8 +424,7 @@ def test_fixture(codec_name: str, path: Path) -> None:
         _assert_vectors_not_copied(fixture, result)
         schema = "response"
     elif kind == "stream":
-        assert isinstance(fixture["sse"], str), "a stream fixture's sse must be a string"
-        result = nemoflow.as_dict(decode_stream_every_way(codec, fixture["sse"], url))
+        result = nemoflow.as_dict(decode_stream_every_way(codec, stream_bytes(fixture), url))
         schema = "response"
     else:
         headers = fixture.get("headers") or {}

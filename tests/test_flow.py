@@ -149,7 +149,8 @@ def test_streamed_request_gets_usage_injected_and_flagged(flow: Flow) -> None:
     handle = flow.start_call("POST", CHAT_URL, {}, body(stream=True))
     assert handle is not None and handle.injected_stream_usage and handle.body_changed
     assert orjson.loads(handle.body)["stream_options"] == {"include_usage": True}
-    assert handle.headers_update == {"content-length": str(len(handle.body))}
+    # the usage event is stripped from what the app reads, which needs an uncompressed body
+    assert handle.headers_update == {"content-length": str(len(handle.body)), "accept-encoding": "identity"}
     own = flow.start_call("POST", CHAT_URL, {}, body(stream=True, stream_options={"include_usage": False}))
     assert own is not None and not own.injected_stream_usage and not own.body_changed
 
@@ -602,3 +603,54 @@ def test_queued_records_are_flushed_at_interpreter_exit(tmp_path: Any) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert out.read_text().splitlines() == ["gpt-4o-mini"] * 3
+
+
+def test_binary_event_streams_use_the_codecs_byte_decoder(flow: Flow, collector: Collector) -> None:
+    import base64
+    import json
+    from pathlib import Path
+
+    fixtures = sorted((Path(__file__).parent.parent / "spec/fixtures/bedrock-converse").glob("stream-*.json"))
+    fixture = json.loads(fixtures[0].read_text())
+    data = base64.b64decode(fixture["eventstream_base64"])
+    url = fixture.get("url") or "https://bedrock-runtime.us-east-1.amazonaws.com/model/m/converse-stream"
+    request = {"messages": [{"role": "user", "content": [{"text": "hi"}]}]}
+    handle = flow.start_call("POST", url, {}, orjson.dumps(request))
+    assert handle is not None and handle.codec.name == "bedrock-converse"
+    handle.response_started(200, {"content-type": "application/vnd.amazon.eventstream"})
+    for i in range(0, len(data), 5):
+        handle.stream_chunk(data[i : i + 5])
+    handle.finish()
+    assert flow.flush(5)
+    call = collector.calls[0]
+    expected = nemoflow.get_codec("bedrock-converse").decode_stream([data], url=url)
+    assert call.stream and call.response is not None
+    assert call.response.text == expected.text and call.usage == expected.usage
+    assert flow.stats().errors == {}
+
+
+def test_redirect_hops_are_not_recorded_and_unread_errors_are_errors(
+    flow: Flow, collector: Collector
+) -> None:
+    hop = flow.start_call("POST", CHAT_URL, {}, body())
+    assert hop is not None
+    hop.response_started(307, {"location": "https://elsewhere/v1/chat/completions"})
+    hop.finish(CallStatus.CANCELLED)
+    failed = flow.start_call("POST", CHAT_URL, {}, body())
+    assert failed is not None
+    failed.response_started(500, {"content-type": "application/json"})
+    failed.finish(CallStatus.CANCELLED)  # closed before its body was read (raise_for_status)
+    assert flow.flush(5)
+    assert [c.status for c in collector.calls] == [CallStatus.ERROR]
+    assert collector.calls[0].http_status == 500
+
+
+def test_chunks_after_finish_are_ignored(flow: Flow, collector: Collector) -> None:
+    handle = flow.start_call("POST", CHAT_URL, {}, body(stream=True))
+    assert handle is not None
+    handle.response_started(200, {"content-type": "text/event-stream"})
+    handle.stream_chunk(sse(chunk("one"), done=False)[0])
+    handle.finish(CallStatus.CANCELLED)
+    handle.stream_chunk(sse(chunk(" two"), done=False)[0])
+    assert flow.flush(5)
+    assert collector.calls[0].response is not None and collector.calls[0].response.text == "one"

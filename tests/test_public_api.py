@@ -13,6 +13,7 @@ def test_all_matches_public_names() -> None:
     modules = {name for name, _ in ((m.name, m) for m in pkgutil.iter_modules(nemoflow.__path__))}
     public -= modules  # submodules appear as attributes once imported
     public -= {"annotations"}  # from __future__ import
+    public -= {"_LAZY"}
     assert set(nemoflow.__all__) - {"__version__"} == public
 
 
@@ -52,3 +53,15 @@ def test_codec_error_pickles_with_path() -> None:
     error = pickle.loads(pickle.dumps(nemoflow.DecodeError("x", path="$.a[1]", codec="c")))
     assert isinstance(error, nemoflow.DecodeError)
     assert (error.message, error.path, error.codec) == ("x", "$.a[1]", "c")
+
+
+def test_optional_adapters_load_lazily() -> None:
+    import subprocess
+    import sys
+
+    probe = "import sys, nemoflow; print('requests' in sys.modules, 'aiohttp' in sys.modules)"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.split() == ["False", "False"]
+    assert nemoflow.requests_session is not None and callable(nemoflow.aiohttp_middleware)

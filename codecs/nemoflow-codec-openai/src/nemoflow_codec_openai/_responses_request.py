@@ -287,7 +287,9 @@ def decode_reasoning_item(item: Mapping[str, Any], path: str) -> ReasoningPart:
 
 
 def _other_role(kind: str) -> str:
-    return "tool" if kind.endswith("_output") or kind == "mcp_approval_response" else "assistant"
+    # Results the client sends back for a built-in tool (computer_call_output, shell_call_output...) answer
+    # a call like function_call_output does; every other item is the model's (or the server's) turn.
+    return "tool" if kind.endswith("_output") else "assistant"
 
 
 def decode_item(raw: Any, path: str) -> Message:
@@ -750,7 +752,10 @@ def _merge_item(message: Message, raw: Mapping[str, Any], path: str) -> Any:
             apply_extra(out, message.extra, {})
         return out
     if kind in OUTPUT_ITEM_TYPES:
+        content = message.content
         if message.role != "tool" or message.tool_calls:
+            return None
+        if isinstance(content, tuple | list) and any(_is_item_part(part) for part in content):
             return None
         out = dict(raw)
         output, changed = _encode_output(message.content, raw.get("output"), f"{path}.output")
@@ -945,22 +950,22 @@ def encode_tool_choice(choice: ToolChoice, path: str = "$.tool_choice") -> Any:
         previous = None
     old_extra = old.extra if old is not None else {}
     if choice.mode == "tool":
-        if not choice.name:
-            raise EncodeError("tool_choice mode 'tool' needs a tool name", path=path, codec=CODEC)
         if previous is not None and old is not None and old.mode == "tool":
             form = _choice_form(previous)
             out = dict(previous)
-            if form == "chat":
-                body = dict(out["function"])
-                body["name"] = choice.name
-                out["function"] = body
-            elif form == "named":
-                if choice.name != old.name:
-                    out["name"] = choice.name
-            elif choice.name != old.name:  # a built-in type swapped for a named function
+            renamed = choice.name != old.name
+            if renamed and not choice.name:
+                raise EncodeError("tool_choice mode 'tool' needs a tool name", path=path, codec=CODEC)
+            if renamed and form == "chat":
+                out["function"] = {**out["function"], "name": choice.name}
+            elif renamed and form == "named":
+                out["name"] = choice.name
+            elif renamed:  # a built-in type swapped for a named function
                 out = {"type": "function", "name": choice.name}
             apply_extra(out, choice.extra, old_extra)
             return out
+        if not choice.name:
+            raise EncodeError("tool_choice mode 'tool' needs a tool name", path=path, codec=CODEC)
         out = {"type": "function", "name": choice.name}
         apply_extra(out, choice.extra, {})
         return out
@@ -1089,7 +1094,7 @@ def _merge_request(
         text = _string_input(items) if isinstance(wire_input, str) else None
         if text is not None:
             out["input"] = text
-        elif items or "input" in original:
+        elif items or (wire_input is not None and "input" in original):
             out["input"] = items
     encode_params(out, annotated.params, old_params, original)
     tools = annotated.tools

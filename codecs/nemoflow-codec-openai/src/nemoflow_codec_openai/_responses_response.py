@@ -243,17 +243,17 @@ def decode_output_item(item: Any, path: str, into: _Output) -> None:
     if not isinstance(item, Mapping):
         raise DecodeError("an output item must be a JSON object", path=path, codec=CODEC)
     kind = item.get("type")
+    if kind is not None and not isinstance(kind, str):
+        raise DecodeError("an output item's type must be a string", path=f"{path}.type", codec=CODEC)
     if kind == "message" or (kind is None and "content" in item):
         _message_item(item, path, into)
     elif kind in CALL_ITEM_TYPES:
         _call_item(item, kind, path, into)
     elif kind == "reasoning":
         _reasoning_item(item, path, into)
-    elif isinstance(kind, str):
+    elif kind is not None:
         summary = {key: item[key] for key in ("type", "id", "status", "name", "server_label") if key in item}
         into.server_calls.append(summary)
-    elif kind is not None:
-        raise DecodeError("an output item's type must be a string", path=f"{path}.type", codec=CODEC)
 
 
 def _created(value: Any, path: str) -> int | None:

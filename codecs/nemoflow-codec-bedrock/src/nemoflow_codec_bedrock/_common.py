@@ -1,0 +1,137 @@
+"""Pieces shared by the request, response and stream modules of the ``bedrock-converse`` codec."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import unquote
+
+from nemoflow import DecodeError
+
+CODEC = "bedrock-converse"
+
+CONVERSE_SUFFIX = "/converse"
+CONVERSE_STREAM_SUFFIX = "/converse-stream"
+_MODEL_MARKER = "/model/"
+
+# Members of the Converse ``ContentBlock`` union that the annotated model names (Bedrock API reference,
+# "ContentBlock"); a block is a JSON object with exactly one of these keys.
+BLOCK_TYPES = frozenset(
+    {
+        "text", "image", "document", "video", "audio", "toolUse", "toolResult", "reasoningContent",
+        "cachePoint", "guardContent", "citationsContent", "searchResult", "json",
+    }
+)  # fmt: skip
+
+DOCUMENT_MEDIA_TYPES = {
+    "pdf": "application/pdf",
+    "csv": "text/csv",
+    "doc": "application/msword",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "xls": "application/vnd.ms-excel",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "html": "text/html",
+    "txt": "text/plain",
+    "md": "text/markdown",
+}
+VIDEO_MEDIA_TYPES = {
+    "mkv": "video/x-matroska",
+    "mov": "video/quicktime",
+    "mp4": "video/mp4",
+    "webm": "video/webm",
+    "flv": "video/x-flv",
+    "mpeg": "video/mpeg",
+    "mpg": "video/mpeg",
+    "wmv": "video/x-ms-wmv",
+    "three_gp": "video/3gpp",
+}
+
+
+def _reverse(table: Mapping[str, str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for fmt, media in table.items():
+        out.setdefault(media, fmt)  # mpeg wins over mpg: the first listed format is the canonical one
+    return out
+
+
+DOCUMENT_FORMATS = _reverse(DOCUMENT_MEDIA_TYPES)
+VIDEO_FORMATS = _reverse(VIDEO_MEDIA_TYPES)
+
+
+def expect_mapping(value: Any, path: str, what: str) -> Mapping[str, Any]:
+    """``value`` if it is a JSON object, else a :class:`DecodeError` at ``path``."""
+    if type(value) is dict or isinstance(value, Mapping):
+        return value
+    raise DecodeError(f"{what} must be a JSON object, got {type(value).__name__}", path=path, codec=CODEC)
+
+
+def expect_list(value: Any, path: str, what: str) -> Sequence[Any]:
+    """``value`` if it is a JSON array, else a :class:`DecodeError` at ``path``."""
+    if type(value) is list or isinstance(value, list | tuple):
+        return value
+    raise DecodeError(f"{what} must be a JSON array, got {type(value).__name__}", path=path, codec=CODEC)
+
+
+def expect_str(value: Any, path: str, what: str) -> str:
+    """``value`` if it is a string, else a :class:`DecodeError` at ``path``."""
+    if isinstance(value, str):
+        return value
+    raise DecodeError(f"{what} must be a string, got {type(value).__name__}", path=path, codec=CODEC)
+
+
+def block_type(block: Mapping[str, Any], known: frozenset[str], path: str) -> str:
+    """The union member a content block (or tool entry) carries: its first known key, else its first key."""
+    first: str | None = None
+    for key in block:
+        if key in known:
+            return str(key)
+        if first is None and isinstance(key, str):
+            first = key
+    if first is None:
+        raise DecodeError(
+            "a content block must name its type (one key such as 'text')", path=path, codec=CODEC
+        )
+    return first
+
+
+def url_path(url: str) -> str:
+    """The path of a URL or bare path: no scheme, host, query, fragment or trailing slash."""
+    scheme_end = url.find("://")
+    if scheme_end != -1:
+        slash = url.find("/", scheme_end + 3)
+        url = url[slash:] if slash != -1 else "/"
+    for separator in ("?", "#"):
+        cut = url.find(separator)
+        if cut != -1:
+            url = url[:cut]
+    while len(url) > 1 and url.endswith("/"):
+        url = url[:-1]
+    return url
+
+
+def split_route(path: str) -> tuple[str, bool] | None:
+    """``(modelId as sent, streamed)`` for a Converse path ``…/model/{modelId}/converse[-stream]``."""
+    if path.endswith(CONVERSE_STREAM_SUFFIX):
+        streamed, head = True, path[: -len(CONVERSE_STREAM_SUFFIX)]
+    elif path.endswith(CONVERSE_SUFFIX):
+        streamed, head = False, path[: -len(CONVERSE_SUFFIX)]
+    else:
+        return None
+    start = head.find(_MODEL_MARKER)
+    if start == -1:
+        return None
+    model_id = head[start + len(_MODEL_MARKER) :]
+    if not model_id:
+        return None
+    return model_id, streamed
+
+
+def route_facts(url: str | None) -> tuple[str | None, bool]:
+    """The model (URL-decoded ``{modelId}``) and the streaming flag a request URL implies."""
+    if not url:
+        return None, False
+    route = split_route(url_path(url))
+    if route is None:
+        return None, False
+    model_id, streamed = route
+    return unquote(model_id), streamed
