@@ -45,6 +45,7 @@ from nemoflow._hooks import (
     route_model,
     set_system,
 )
+from nemoflow._instrument import Instrumentation, instrument
 from nemoflow._local import ConsoleExporter, JsonlExporter
 from nemoflow._model import (
     AnnotatedLlmError,
@@ -128,6 +129,7 @@ __all__ = [
     "Guardrail",
     "GuardrailBlocked",
     "ImagePart",
+    "Instrumentation",
     "JsonlExporter",
     "LlmCall",
     "LlmCallHandle",
@@ -175,6 +177,7 @@ __all__ = [
     "exporters",
     "get_codec",
     "get_exporter",
+    "instrument",
     "prepend_system",
     "register_codec",
     "requests_adapter",

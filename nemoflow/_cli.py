@@ -7,6 +7,7 @@ stream) into the annotated object and prints it as JSON. User errors print one c
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from importlib import resources
@@ -69,7 +70,59 @@ def _build_parser() -> argparse.ArgumentParser:
     decode.add_argument("--status", type=int, default=400, help="HTTP status for --kind error (default 400)")
     decode.add_argument("--compact", action="store_true", help="print one line instead of indented JSON")
     commands.add_parser("codecs", help="list the registered codecs")
+    demo = commands.add_parser(
+        "demo",
+        help="run the official SDKs through nemoflow against a local replay and print the trace tree",
+        description=(
+            "Start a local replay of recorded OpenAI, Anthropic and Gemini transcripts, run an agent that "
+            "uses the official SDKs through nemoflow (a policy caps max_tokens; a tool runs inside an AGENT "
+            "scope), and print the trace tree with tokens, cost and latency. Offline; no API keys."
+        ),
+    )
+    demo.add_argument("--phoenix", metavar="URL", help="also export the spans to Arize Phoenix at URL")
+    demo.add_argument(
+        "--project", default="nemoflow-demo", help="Phoenix project name (default nemoflow-demo)"
+    )
+    run = commands.add_parser(
+        "run",
+        help="run a program with every HTTP client it creates instrumented",
+        description="Run COMMAND with nemoflow applied from its start (like opentelemetry-instrument).",
+        usage="nemoflow run [--exporter NAME] [--phoenix URL] [--jsonl PATH] -- COMMAND [ARGS...]",
+    )
+    run.add_argument(
+        "--exporter",
+        choices=("console", "jsonl", "openinference", "genai", "otlp"),
+        help="where traces go (default: console, or openinference when --phoenix is given)",
+    )
+    run.add_argument(
+        "--phoenix", metavar="URL", help="Arize Phoenix base URL (implies --exporter openinference)"
+    )
+    run.add_argument(
+        "--jsonl", metavar="PATH", help="file for --exporter jsonl (default nemoflow-traces.jsonl)"
+    )
+    run.add_argument("--project", help="project name for Phoenix")
+    run.add_argument("program", nargs=argparse.REMAINDER, help="the command to run, after --")
     return parser
+
+
+def _run_program(args: argparse.Namespace) -> int:
+    from nemoflow._runner import build_environment, launch
+
+    command = list(args.program)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        raise _UserError("nothing to run: nemoflow run [options] -- COMMAND [ARGS...]")
+    exporter = args.exporter or ("openinference" if args.phoenix else "console")
+    env = build_environment(
+        os.environ, exporter=exporter, phoenix=args.phoenix, jsonl=args.jsonl, project=args.project
+    )
+    try:
+        return launch(command, env)
+    except FileNotFoundError as exc:
+        raise _UserError(f"cannot run {command[0]!r}: command not found") from exc
+    except PermissionError as exc:
+        raise _UserError(f"cannot run {command[0]!r}: permission denied") from exc
 
 
 def _read_source(args: argparse.Namespace) -> tuple[bytes, str]:
@@ -164,6 +217,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 success, 2 bad input)."""
     args = _build_parser().parse_args(argv)
     try:
+        if args.command == "run":
+            return _run_program(args)
+        if args.command == "demo":
+            from nemoflow._demo import run_demo
+
+            run_demo(phoenix=args.phoenix, project=args.project)
+            return 0
         if args.command == "codecs":
             for name, codec in sorted(codecs().items()):
                 print(f"{name}\t{codec.provider}\t{type(codec).__module__}.{type(codec).__qualname__}")

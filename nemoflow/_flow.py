@@ -414,6 +414,11 @@ class LlmCallHandle:
         else:
             self._response = body
 
+    @property
+    def response_compressed(self) -> bool:
+        """Whether the response body arrives with a ``Content-Encoding`` (gzip, deflate, ...)."""
+        return self._decompressor is not None
+
     def stream_chunk(self, chunk: bytes, *, decoded: bool = False) -> None:
         """A chunk of the response body, as it passes to the application.
 
@@ -495,8 +500,12 @@ class LlmCallHandle:
             outcome = CallStatus.OK
         if self._http_status is not None and self._http_status >= 400 and outcome is not CallStatus.ERROR:
             outcome = CallStatus.ERROR
-        if partial is not None and partial.finish_reason is FinishReason.ERROR and outcome is CallStatus.OK:
-            outcome = CallStatus.ERROR
+        if (
+            partial is not None
+            and partial.finish_reason is FinishReason.ERROR
+            and outcome is not CallStatus.BLOCKED
+        ):
+            outcome = CallStatus.ERROR  # the provider said so mid-stream; SDKs then close the response early
         if exception is not None and outcome is CallStatus.OK:
             outcome = CallStatus.ERROR
         self._flow._submit(self, partial, outcome, exception, end_ns)

@@ -83,7 +83,10 @@ class ResponseTee:
         """Start teeing one response."""
         self._handle = handle
         self._decoded = decoded
-        self._strip = handle.injected_stream_usage if strip_injected_usage is None else strip_injected_usage
+        strip = handle.injected_stream_usage if strip_injected_usage is None else strip_injected_usage
+        # Event boundaries cannot be seen in compressed bytes: holding back until one appears would
+        # buffer the whole stream, so a compressed body passes as it is (nemoflow asks for identity).
+        self._strip = strip and (decoded or not handle.response_compressed)
         self._held = bytearray()
         self._done = False
 

@@ -300,3 +300,30 @@ def test_gzip_streams_are_recorded_and_injection_asks_for_plain_bytes(
     assert flow.flush(5)
     call = collector.calls[0]
     assert call.response is not None and call.response.text == "Hello" and call.usage.total_tokens == 9
+
+
+def test_a_compressed_stream_is_never_held_back(mod: Any, flow: Flow, collector: Collector) -> None:
+    import gzip
+    import zlib
+
+    # A server that compresses although nemoflow asked for identity: bytes must still flow at once.
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    pieces = [compressor.compress(event) + compressor.flush(zlib.Z_SYNC_FLUSH) for event in STREAM]
+    pieces[-1] += compressor.flush()
+    upstream = Upstream(mod, pieces)
+    original_handler = upstream.handler
+
+    def gzipped(request: Any) -> Any:
+        response = original_handler(request)
+        response.headers["content-encoding"] = "gzip"
+        return response
+
+    with mod.Client(transport=flow.transport(mod.MockTransport(gzipped))) as client:
+        with client.stream("POST", CHAT_URL, json={**REQUEST, "stream": True}) as response:
+            raw = response.iter_raw()
+            first = next(raw)
+            assert first == pieces[0]  # delivered as it came, not held for an event boundary
+            rest = b"".join(raw)
+    assert gzip.decompress(first + rest) == b"".join(STREAM)
+    assert flow.flush(5)
+    assert collector.calls[0].usage.total_tokens == 9 and collector.calls[0].response is not None

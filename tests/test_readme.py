@@ -19,4 +19,4 @@ def test_readme_quick_start_has_exactly_two_commands() -> None:
     quick = text.split("## Quick start", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
     commands = [line for line in quick.splitlines() if line.strip()]
     assert len(commands) == 2
-    assert "nemoflow decode" in commands[0] and "pytest" in commands[1]
+    assert "nemoflow demo" in commands[0] and "pytest" in commands[1]

@@ -1,0 +1,83 @@
+"""Where an Anthropic Messages request goes: api.anthropic.com (and proxies), Bedrock, Vertex AI.
+
+The route matters for three facts the body may lack: the model (Bedrock and Vertex name it in the URL and
+drop it from the body), the streaming mode (Bedrock's ``invoke-with-response-stream``, Vertex's
+``:streamRawPredict``), and whether the body must carry ``anthropic_version`` to be an Anthropic body at
+all (Bedrock's ``invoke`` serves every model family, so only the body tells them apart).
+
+Wire references: Anthropic API reference "Messages"; Amazon Bedrock "InvokeModel" /
+"InvokeModelWithResponseStream" and the Anthropic Claude Messages parameters page; Google Cloud Vertex AI
+"Use Claude models" (``rawPredict`` / ``streamRawPredict``); the ``anthropic`` SDK's Bedrock and Vertex
+clients, which build exactly these paths.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import unquote
+
+__all__ = ["Route", "parse_route", "path_of", "route_of_url"]
+
+_BEDROCK = re.compile(r"/model/(?P<model>.+)/(?P<op>invoke|invoke-with-response-stream)$")
+_VERTEX = re.compile(
+    r"/projects/[^/]+/locations/[^/]+/publishers/anthropic/models/(?P<model>[^/:]+):"
+    r"(?P<op>rawPredict|streamRawPredict)$"
+)
+_MESSAGES_SUFFIX = "/v1/messages"
+_VERTEX_COUNT_TOKENS = "count-tokens"
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """What the request URL says about the call."""
+
+    platform: Literal["anthropic", "bedrock", "vertex"]
+    """Which front door serves the request."""
+    model: str | None = None
+    """The model named in the URL (Bedrock ``{modelId}``, Vertex ``models/{m}``), URL-decoded."""
+    stream: bool | None = None
+    """The streaming mode the URL fixes, when it fixes one."""
+
+
+_ANTHROPIC = Route("anthropic")
+
+
+def path_of(url: str) -> str:
+    """The path of ``url`` (a full URL or a bare path): no scheme, host, query, fragment or trailing slash."""
+    scheme_end = url.find("://")
+    if scheme_end != -1:
+        slash = url.find("/", scheme_end + 3)
+        url = url[slash:] if slash != -1 else "/"
+    for separator in ("?", "#"):
+        cut = url.find(separator)
+        if cut != -1:
+            url = url[:cut]
+    if len(url) > 1 and url.endswith("/"):
+        url = url.rstrip("/") or "/"
+    return url
+
+
+def parse_route(path: str) -> Route | None:
+    """The route a request path (no query) belongs to, or ``None`` when it is not a Messages call."""
+    if path.endswith(_MESSAGES_SUFFIX):
+        return _ANTHROPIC
+    if "/model/" in path:
+        match = _BEDROCK.search(path)
+        if match is not None:
+            model = unquote(match["model"])
+            return Route("bedrock", model or None, match["op"] == "invoke-with-response-stream")
+    if "/publishers/anthropic/" in path:
+        match = _VERTEX.search(path)
+        if match is not None and match["model"] != _VERTEX_COUNT_TOKENS:
+            model = unquote(match["model"])
+            return Route("vertex", model or None, match["op"] == "streamRawPredict")
+    return None
+
+
+def route_of_url(url: str | None) -> Route | None:
+    """The route of a request URL or path; ``None`` when there is no URL or it is not a Messages call."""
+    if not url:
+        return None
+    return parse_route(path_of(url))
