@@ -16,7 +16,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import orjson
 
-from nemoflow._codec import StreamDecoder
+from nemoflow._codec import StreamDecoder, request_path
 from nemoflow._errors import CodecError, DecodeError, EncodeError, json_path
 from nemoflow._model import _EMPTY, AnnotatedLlmResponse, ErrorKind, constructor, is_pristine, mark_pristine
 from nemoflow._sse import SSEDecoder
@@ -39,8 +39,11 @@ __all__ = [
     "optional_number",
     "optional_str",
     "parse_json_object",
+    "request_path",
     "retry_after_seconds",
+    "set_or_pop",
     "split_known",
+    "write_if_changed",
 ]
 
 ERROR_BODY_LIMIT = 4096
@@ -113,6 +116,25 @@ def json_equal(left: Any, right: Any) -> bool:
     if isinstance(left, list | tuple):
         return len(left) == len(right) and all(json_equal(a, b) for a, b in zip(left, right, strict=True))
     return bool(left == right)
+
+
+def set_or_pop(out: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``out[key] = value``, or remove ``key`` when ``value`` is ``None``."""
+    if value is None:
+        out.pop(key, None)
+    else:
+        out[key] = value
+
+
+def write_if_changed(out: dict[str, Any], key: str, new: Any, old: Any, merging: bool) -> None:
+    """Merge one field: when ``merging`` and ``new`` equals ``old`` (JSON-strict), leave ``out`` alone.
+
+    That keeps what the caller sent byte for byte, an explicit ``null`` included; otherwise
+    :func:`set_or_pop` writes the new value.
+    """
+    if merging and json_equal(new, old):
+        return
+    set_or_pop(out, key, new)
 
 
 def apply_extra(out: dict[str, Any], new_extra: Mapping[str, Any], old_extra: Mapping[str, Any]) -> None:

@@ -69,7 +69,9 @@ from nemoflow.codec_support import (
     optional_int,
     optional_number,
     optional_str,
+    set_or_pop,
     split_known,
+    write_if_changed,
 )
 
 from ._routes import Route, route_of_url
@@ -425,20 +427,6 @@ def decode_request(request: Any, url: str | None) -> AnnotatedLlmRequest:
 # ----------------------------------------------------------------------------------------- encode
 
 
-def _set_or_pop(out: dict[str, Any], key: str, value: Any) -> None:
-    if value is None:
-        out.pop(key, None)
-    else:
-        out[key] = value
-
-
-def _update(target: dict[str, Any], key: str, new: Any, old: Any, merging: bool) -> None:
-    """Write ``new`` under ``key`` unless merging and unchanged (so an explicit ``null`` sent stays)."""
-    if merging and json_equal(new, old):
-        return
-    _set_or_pop(target, key, new)
-
-
 def _no_place_for(value: Any, what: str, path: str) -> None:
     if value is not None:
         raise EncodeError(f"the Anthropic wire has no place for {what}", path=path, codec=CODEC)
@@ -549,13 +537,15 @@ def encode_part(part: ContentPart, path: str) -> Any:
                 raise EncodeError(
                     "a redacted thinking block needs its data as the signature", path=path, codec=CODEC
                 )
-            _update(
+            write_if_changed(
                 out, "data", part.signature, previous.signature if previous else None, previous is not None
             )
         else:
             out["type"] = "thinking"
-            _update(out, "thinking", part.text, previous.text if previous else None, previous is not None)
-            _update(
+            write_if_changed(
+                out, "thinking", part.text, previous.text if previous else None, previous is not None
+            )
+            write_if_changed(
                 out,
                 "signature",
                 part.signature,
@@ -567,7 +557,7 @@ def encode_part(part: ContentPart, path: str) -> Any:
         previous_result = old if (same_type and isinstance(old, ToolResultPart)) else None
         merging = previous_result is not None
         out["type"] = "tool_result"
-        _update(
+        write_if_changed(
             out,
             "tool_use_id",
             part.tool_call_id,
@@ -583,12 +573,12 @@ def encode_part(part: ContentPart, path: str) -> Any:
                 out["content"] = blocks
         elif content is None or isinstance(content, str):
             if not merging or previous_result is None or not _same_text(content, previous_result.content):
-                _set_or_pop(out, "content", content)
+                set_or_pop(out, "content", content)
         else:
             raise EncodeError(
                 "tool result content must be text, a tuple of parts or None", path=path, codec=CODEC
             )
-        _update(
+        write_if_changed(
             out, "is_error", part.is_error, previous_result.is_error if previous_result else None, merging
         )
     elif isinstance(part, OtherPart):
@@ -634,7 +624,7 @@ def encode_tool_use(call: ToolCall, path: str) -> Any:
     )
     out: dict[str, Any] = dict(call.raw) if (old is not None and call.raw is not None) else {}
     out["type"] = "tool_use"
-    _update(out, "id", call.id, old.id if old else None, old is not None)
+    write_if_changed(out, "id", call.id, old.id if old else None, old is not None)
     if not isinstance(call.name, str):
         raise EncodeError("a tool call name must be a string", path=path, codec=CODEC)
     out["name"] = call.name
@@ -733,12 +723,12 @@ def encode_tool(tool: ToolDefinition, path: str) -> Any:
         raise EncodeError("a tool name must be a string", path=path, codec=CODEC)
     if tool.type == FUNCTION:
         out["name"] = tool.name
-        _update(out, "description", tool.description, old.description if old else None, merging)
+        write_if_changed(out, "description", tool.description, old.description if old else None, merging)
         if tool.parameters is None and not merging:
             out["input_schema"] = {"type": "object"}  # required by the API
         else:
-            _update(out, "input_schema", tool.parameters, old.parameters if old else None, merging)
-        _update(out, "strict", tool.strict, old.strict if old else None, merging)
+            write_if_changed(out, "input_schema", tool.parameters, old.parameters if old else None, merging)
+        write_if_changed(out, "strict", tool.strict, old.strict if old else None, merging)
     else:
         if not isinstance(tool.type, str):
             raise EncodeError("a tool type must be a string", path=path, codec=CODEC)
@@ -777,7 +767,7 @@ def encode_tool_choice(choice: ToolChoice, path: str = "$.tool_choice") -> Any:
     elif old is not None and old.mode == "tool":
         out.pop("name", None)  # only a forced choice names a tool
     else:
-        _update(out, "name", choice.name, old.name if old else None, old is not None)
+        write_if_changed(out, "name", choice.name, old.name if old else None, old is not None)
     apply_extra(out, choice.extra, old.extra if old is not None else {})
     return out
 
@@ -814,22 +804,22 @@ def encode_params(out: dict[str, Any], params: GenerationParams, old: Generation
     for name in _PLAIN_PARAMS:
         value = getattr(params, name)
         if not json_equal(value, getattr(old, name)):
-            _set_or_pop(out, name, value)
+            set_or_pop(out, name, value)
     if not json_equal(params.stop, old.stop):
         stop = params.stop
         if stop is not None and not isinstance(stop, tuple | list):
             raise EncodeError("stop must be a tuple of strings", path="$.stop_sequences", codec=CODEC)
-        _set_or_pop(out, "stop_sequences", list(stop) if stop is not None else None)
+        set_or_pop(out, "stop_sequences", list(stop) if stop is not None else None)
     effort_changed = not json_equal(params.reasoning_effort, old.reasoning_effort)
     format_changed = not json_equal(params.response_format, old.response_format)
     if effort_changed or format_changed:
         current = out.get("output_config")
         config: dict[str, Any] = dict(current) if isinstance(current, Mapping) else {}
         if effort_changed:
-            _set_or_pop(config, "effort", params.reasoning_effort)
+            set_or_pop(config, "effort", params.reasoning_effort)
         if format_changed:
-            _set_or_pop(config, "format", params.response_format)
-        _set_or_pop(out, "output_config", config or None)
+            set_or_pop(config, "format", params.response_format)
+        set_or_pop(out, "output_config", config or None)
     for name in _UNSUPPORTED_PARAMS:
         if getattr(params, name) != getattr(old, name):
             raise EncodeError(f"Anthropic Messages has no '{name}'", path=f"$.{name}", codec=CODEC)
@@ -886,7 +876,7 @@ def _merge_request(
                 path="$.model",
                 codec=CODEC,
             )
-        _set_or_pop(out, "model", annotated.model)
+        set_or_pop(out, "model", annotated.model)
     if annotated.stream != old_stream:
         if route is not None and route.stream is not None:
             raise EncodeError("this route fixes the streaming mode in the URL", path="$.stream", codec=CODEC)

@@ -58,7 +58,9 @@ from nemoflow.codec_support import (
     optional_int,
     optional_number,
     optional_str,
+    set_or_pop,
     split_known,
+    write_if_changed,
 )
 
 from ._common import (
@@ -418,20 +420,6 @@ def decode_request(request: Any, url: str | None) -> AnnotatedLlmRequest:
 # ----------------------------------------------------------------------------------------- encode
 
 
-def _set_or_pop(out: dict[str, Any], key: str, value: Any) -> None:
-    if value is None:
-        out.pop(key, None)
-    else:
-        out[key] = value
-
-
-def _update(target: dict[str, Any], key: str, new: Any, old: Any, merging: bool) -> None:
-    """Write ``new`` under ``key`` unless merging and unchanged (so an explicit ``null`` sent stays)."""
-    if merging and json_equal(new, old):
-        return
-    _set_or_pop(target, key, new)
-
-
 def _data_url_payload(value: str) -> tuple[str | None, str] | None:
     """``(media type, base64 payload)`` of a ``data:…;base64,`` URL."""
     if not value.startswith("data:"):
@@ -558,7 +546,7 @@ def _encode_file(part: FilePart, member: str, old: Any, previous: Any, path: str
         if not same:
             inner["name"] = part.filename if part.filename is not None else "document"
         elif part.filename != old.filename:
-            _set_or_pop(inner, "name", part.filename)
+            set_or_pop(inner, "name", part.filename)
     if not same or part.data != old.data or part.url != old.url:
         inner["source"] = _encode_source(part.data, part.url, inner.get("source"), f"{path}.{member}.source")
     return inner
@@ -599,7 +587,7 @@ def _encode_reasoning(part: ReasoningPart, old: Any, previous: Any, path: str) -
         previous_text = inner.get("reasoningText") if merging else None
         text_block: dict[str, Any] = dict(previous_text) if isinstance(previous_text, Mapping) else {}
         text_block["text"] = part.text
-        _update(text_block, "signature", part.signature, old.signature if merging else None, merging)
+        write_if_changed(text_block, "signature", part.signature, old.signature if merging else None, merging)
         inner.pop("redactedContent", None)
         inner["reasoningText"] = text_block
     return inner
@@ -634,7 +622,7 @@ def _encode_tool_result(part: ToolResultPart, old: Any, previous: Any, path: str
         raise EncodeError("a Bedrock toolResult needs the toolUseId it answers", path=path, codec=CODEC)
     if not isinstance(part.tool_call_id, str | None):
         raise EncodeError("tool_call_id must be a string", path=path, codec=CODEC)
-    _update(inner, "toolUseId", part.tool_call_id, old.tool_call_id if same else None, same)
+    write_if_changed(inner, "toolUseId", part.tool_call_id, old.tool_call_id if same else None, same)
     if not same or part.content is not old.content:
         if part.content is None:
             inner.pop("content", None)
@@ -735,8 +723,8 @@ def encode_tool_call(call: ToolCall, path: str) -> Any:
         or not isinstance(call.type, str)
     ):
         raise EncodeError("tool call id, name and type must be strings", path=path, codec=CODEC)
-    _update(inner, "toolUseId", call.id, old_call.id if old_call else None, same)
-    _update(inner, "name", call.name, old_call.name if old_call else None, same)
+    write_if_changed(inner, "toolUseId", call.id, old_call.id if old_call else None, same)
+    write_if_changed(inner, "name", call.name, old_call.name if old_call else None, same)
     if (
         old_call is None
         or not json_equal(call.arguments, old_call.arguments)
@@ -857,15 +845,15 @@ def encode_tool(tool: ToolDefinition, path: str) -> Any:
         previous = out.get("toolSpec")
         spec: dict[str, Any] = dict(previous) if same and isinstance(previous, Mapping) else {}
         merging = same and old is not None
-        _update(spec, "name", tool.name, old.name if old else None, merging)
-        _update(spec, "description", tool.description, old.description if old else None, merging)
+        write_if_changed(spec, "name", tool.name, old.name if old else None, merging)
+        write_if_changed(spec, "description", tool.description, old.description if old else None, merging)
         if not merging or old is None or not json_equal(tool.parameters, old.parameters):
             schema_previous = spec.get("inputSchema")
             schema: dict[str, Any] = dict(schema_previous) if isinstance(schema_previous, Mapping) else {}
             parameters = tool.parameters
             schema["json"] = parameters if parameters is not None else {"type": "object", "properties": {}}
             spec["inputSchema"] = schema
-        _update(spec, "strict", tool.strict, old.strict if old else None, merging)
+        write_if_changed(spec, "strict", tool.strict, old.strict if old else None, merging)
         apply_extra(spec, tool.extra, old.extra if merging and old is not None else {})
         out["toolSpec"] = spec
         return out
@@ -948,7 +936,7 @@ def _merge_nested(out: dict[str, Any], key: str, changes: Mapping[str, Any]) -> 
     previous = out.get(key)
     nested: dict[str, Any] = dict(previous) if isinstance(previous, Mapping) else {}
     for name, value in changes.items():
-        _set_or_pop(nested, name, value)
+        set_or_pop(nested, name, value)
     if nested or isinstance(previous, Mapping):
         out[key] = nested
 
@@ -989,7 +977,7 @@ def encode_params(out: dict[str, Any], params: GenerationParams, old: Generation
             and "topK" in nested
         ):
             updated = dict(nested)
-            _set_or_pop(updated, "topK", params.top_k)
+            set_or_pop(updated, "topK", params.top_k)
             _merge_nested(out, "additionalModelRequestFields", {"inferenceConfig": updated})
         else:
             _merge_nested(out, "additionalModelRequestFields", {"top_k": params.top_k})
@@ -1038,7 +1026,7 @@ def _encode_tool_config(
     if tools_changed:
         updated["tools"] = tools
     if choice_changed:
-        _set_or_pop(updated, "toolChoice", encoded_choice)
+        set_or_pop(updated, "toolChoice", encoded_choice)
     out["toolConfig"] = updated
 
 
@@ -1087,7 +1075,7 @@ def _merge_request(
         out["messages"] = messages
     if annotated.system != old_system:
         system = apply_system(original.get("system"), annotated.system)
-        _set_or_pop(out, "system", system)
+        set_or_pop(out, "system", system)
     apply_extra(out, annotated.extra, split_known(original, _REQUEST_KEYS))
     encode_params(out, annotated.params, old_params)
     _encode_tool_config(out, annotated, original, old_choice)

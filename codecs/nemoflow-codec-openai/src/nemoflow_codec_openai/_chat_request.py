@@ -43,7 +43,9 @@ from nemoflow.codec_support import (
     optional_int,
     optional_number,
     optional_str,
+    set_or_pop,
     split_known,
+    write_if_changed,
 )
 
 CODEC = "openai-chat"
@@ -416,20 +418,6 @@ def decode_request(request: Any, url: str | None) -> AnnotatedLlmRequest:
 # ----------------------------------------------------------------------------------------- encode
 
 
-def _set_or_pop(out: dict[str, Any], key: str, value: Any) -> None:
-    if value is None:
-        out.pop(key, None)
-    else:
-        out[key] = value
-
-
-def _update(target: dict[str, Any], key: str, new: Any, old: Any, merging: bool) -> None:
-    """Write ``new`` under ``key`` unless merging and unchanged (so an explicit ``null`` sent stays)."""
-    if merging and json_equal(new, old):
-        return
-    _set_or_pop(target, key, new)
-
-
 def _data_url(media_type: str | None, data: str) -> str:
     return f"data:{media_type or 'application/octet-stream'};base64,{data}"
 
@@ -464,25 +452,25 @@ def encode_part(part: ContentPart, path: str) -> Any:
             out["image_url"] = url  # keep the bare-URL form the caller used
         else:
             image["url"] = url
-            _set_or_pop(image, "detail", part.detail)
+            set_or_pop(image, "detail", part.detail)
             out["image_url"] = image
     elif isinstance(part, AudioPart):
         out["type"] = "input_audio"
         previous = raw.get("input_audio") if same_type else None
         audio: dict[str, Any] = dict(previous) if isinstance(previous, Mapping) else {}
-        _set_or_pop(audio, "data", part.data)
-        _set_or_pop(audio, "format", part.format)
+        set_or_pop(audio, "data", part.data)
+        set_or_pop(audio, "format", part.format)
         out["input_audio"] = audio
     elif isinstance(part, FilePart):
         out["type"] = "file"
         previous = raw.get("file") if same_type else None
         file: dict[str, Any] = dict(previous) if isinstance(previous, Mapping) else {}
-        _set_or_pop(file, "file_id", part.file_id)
+        set_or_pop(file, "file_id", part.file_id)
         data = part.data
         if data is not None and not data.startswith("data:") and part.media_type and not same_type:
             data = _data_url(part.media_type, data)
-        _set_or_pop(file, "file_data", data)
-        _set_or_pop(file, "filename", part.filename)
+        set_or_pop(file, "file_data", data)
+        set_or_pop(file, "filename", part.filename)
         out["file"] = file
     elif isinstance(part, RefusalPart):
         out["type"] = "refusal"
@@ -519,7 +507,7 @@ def encode_tool_call(call: ToolCall, path: str) -> Any:
     old = decode_tool_call(call.raw, path) if call.raw is not None else None
     same_type = old is not None and old.type == call.type
     out: dict[str, Any] = dict(call.raw) if (same_type and call.raw is not None) else {}
-    _update(out, "id", call.id, old.id if old is not None else None, same_type)
+    write_if_changed(out, "id", call.id, old.id if old is not None else None, same_type)
     out["type"] = call.type
     previous = out.get(call.type)
     body: dict[str, Any] = dict(previous) if isinstance(previous, Mapping) else {}
@@ -533,7 +521,7 @@ def encode_tool_call(call: ToolCall, path: str) -> Any:
         ):
             body["arguments"] = _arguments_text(call, old if same_type else None)
     else:
-        _set_or_pop(body, "input", call.arguments_raw)
+        set_or_pop(body, "input", call.arguments_raw)
     out[call.type] = body
     apply_extra(out, call.extra, old.extra if (same_type and old is not None) else {})
     return out
@@ -556,7 +544,7 @@ def encode_message(message: Message, path: str) -> Any:
     elif old is None or message.content != old.content or type(message.content) is not type(old.content):
         if message.content is not None or "content" in out or message.role != "assistant":
             out["content"] = message.content
-    _update(out, "name", message.name, old.name if old else None, old is not None)
+    write_if_changed(out, "name", message.name, old.name if old else None, old is not None)
     calls, changed = _encode_sequence(
         message.tool_calls, raw.get("tool_calls"), encode_tool_call, f"{path}.tool_calls"
     )
@@ -564,7 +552,9 @@ def encode_message(message: Message, path: str) -> Any:
         out["tool_calls"] = calls
     elif changed and raw.get("tool_calls"):  # every call removed; an explicit null or [] stays as sent
         out.pop("tool_calls", None)
-    _update(out, "tool_call_id", message.tool_call_id, old.tool_call_id if old else None, old is not None)
+    write_if_changed(
+        out, "tool_call_id", message.tool_call_id, old.tool_call_id if old else None, old is not None
+    )
     apply_extra(out, message.extra, old.extra if old is not None else {})
     return out
 
@@ -584,9 +574,9 @@ def encode_tool(tool: ToolDefinition, path: str) -> Any:
         function: dict[str, Any] = dict(previous) if isinstance(previous, Mapping) else {}
         function["name"] = tool.name
         merging = same_type and old is not None
-        _update(function, "description", tool.description, old.description if old else None, merging)
-        _update(function, "parameters", tool.parameters, old.parameters if old else None, merging)
-        _update(function, "strict", tool.strict, old.strict if old else None, merging)
+        write_if_changed(function, "description", tool.description, old.description if old else None, merging)
+        write_if_changed(function, "parameters", tool.parameters, old.parameters if old else None, merging)
+        write_if_changed(function, "strict", tool.strict, old.strict if old else None, merging)
         apply_extra(function, tool.extra, old_extra)
         out["function"] = function
     else:
@@ -680,12 +670,12 @@ def encode_params(
     for field_name, key in _PARAM_KEYS.items():
         value = getattr(params, field_name)
         if not json_equal(value, getattr(old, field_name)):
-            _set_or_pop(out, key, value)
+            set_or_pop(out, key, value)
     if params.max_tokens != old.max_tokens:
         for key in _max_tokens_key(original, url):
-            _set_or_pop(out, key, params.max_tokens)
+            set_or_pop(out, key, params.max_tokens)
     if not json_equal(params.stop, old.stop):
-        _set_or_pop(out, "stop", list(params.stop) if params.stop is not None else None)
+        set_or_pop(out, "stop", list(params.stop) if params.stop is not None else None)
     for unsupported in ("dimensions", "encoding_format"):
         if getattr(params, unsupported) != getattr(old, unsupported):
             raise EncodeError(f"chat requests have no '{unsupported}'", path=f"$.{unsupported}", codec=CODEC)
@@ -757,7 +747,7 @@ def _merge_request(
         raise EncodeError("openai-chat encodes chat requests only", path="$", codec=CODEC)
     out = dict(original)
     if annotated.model != old_model:
-        _set_or_pop(out, "model", annotated.model)
+        set_or_pop(out, "model", annotated.model)
     if annotated.stream != old_stream:
         if annotated.stream or "stream" in out:
             out["stream"] = annotated.stream

@@ -58,7 +58,9 @@ from nemoflow.codec_support import (
     optional_int,
     optional_number,
     optional_str,
+    set_or_pop,
     split_known,
+    write_if_changed,
 )
 
 from ._chat_request import azure_deployment
@@ -484,20 +486,6 @@ def decode_request(request: Any, url: str | None) -> AnnotatedLlmRequest:
 # ----------------------------------------------------------------------------------------- encode
 
 
-def _set_or_pop(out: dict[str, Any], key: str, value: Any) -> None:
-    if value is None:
-        out.pop(key, None)
-    else:
-        out[key] = value
-
-
-def _update(target: dict[str, Any], key: str, new: Any, old: Any, merging: bool) -> None:
-    """Write ``new`` under ``key`` unless merging and unchanged (so an explicit ``null`` sent stays)."""
-    if merging and json_equal(new, old):
-        return
-    _set_or_pop(target, key, new)
-
-
 def _data_url(media_type: str | None, data: str) -> str:
     return f"data:{media_type or 'application/octet-stream'};base64,{data}"
 
@@ -544,10 +532,12 @@ def encode_part(part: ContentPart, path: str, role: str) -> Any:
         if url is None and part.file_id is None:
             raise EncodeError("an image part needs a url, data or a file_id", path=path, codec=CODEC)
         merging = previous_image is not None
-        _update(out, "image_url", url, previous_image.url if previous_image else None, merging)
-        _update(out, "file_id", part.file_id, previous_image.file_id if previous_image else None, merging)
+        write_if_changed(out, "image_url", url, previous_image.url if previous_image else None, merging)
+        write_if_changed(
+            out, "file_id", part.file_id, previous_image.file_id if previous_image else None, merging
+        )
         detail = part.detail if merging or part.detail is not None else "auto"
-        _update(out, "detail", detail, previous_image.detail if previous_image else None, merging)
+        write_if_changed(out, "detail", detail, previous_image.detail if previous_image else None, merging)
     elif isinstance(part, FilePart):
         previous_file = old if same and isinstance(old, FilePart) else None
         merging = previous_file is not None
@@ -555,16 +545,20 @@ def encode_part(part: ContentPart, path: str, role: str) -> Any:
         data = part.data
         if data is not None and not merging and part.media_type and not data.startswith("data:"):
             data = _data_url(part.media_type, data)
-        _update(out, "file_id", part.file_id, previous_file.file_id if previous_file else None, merging)
-        _update(out, "file_data", data, previous_file.data if previous_file else None, merging)
-        _update(out, "filename", part.filename, previous_file.filename if previous_file else None, merging)
-        _update(out, "file_url", part.url, previous_file.url if previous_file else None, merging)
+        write_if_changed(
+            out, "file_id", part.file_id, previous_file.file_id if previous_file else None, merging
+        )
+        write_if_changed(out, "file_data", data, previous_file.data if previous_file else None, merging)
+        write_if_changed(
+            out, "filename", part.filename, previous_file.filename if previous_file else None, merging
+        )
+        write_if_changed(out, "file_url", part.url, previous_file.url if previous_file else None, merging)
     elif isinstance(part, AudioPart):
         out["type"] = "input_audio"
         previous = out.get("input_audio") if same else None
         audio: dict[str, Any] = dict(previous) if isinstance(previous, Mapping) else {}
-        _set_or_pop(audio, "data", part.data)
-        _set_or_pop(audio, "format", part.format)
+        set_or_pop(audio, "data", part.data)
+        set_or_pop(audio, "format", part.format)
         out["input_audio"] = audio
     elif isinstance(part, RefusalPart):
         out["type"] = "refusal"
@@ -628,8 +622,8 @@ def encode_call(call: ToolCall, path: str) -> Any:
     out: dict[str, Any] = dict(raw) if raw is not None else {"type": kind}
     if call.id is None and old is None:
         raise EncodeError("a tool call item needs an id (its call_id)", path=f"{path}.id", codec=CODEC)
-    _update(out, "call_id", call.id, old.id if old else None, old is not None)
-    _update(out, "name", call.name, old.name if old else None, old is not None)
+    write_if_changed(out, "call_id", call.id, old.id if old else None, old is not None)
+    write_if_changed(out, "name", call.name, old.name if old else None, old is not None)
     if kind == "function_call":
         if old is None or call.arguments != old.arguments or call.arguments_raw != old.arguments_raw:
             out["arguments"] = _arguments_text(call, old, f"{path}.arguments")
@@ -655,7 +649,9 @@ def encode_reasoning(part: ReasoningPart, path: str) -> Any:
             out["summary"] = [] if part.text is None else [{"type": "summary_text", "text": part.text}]
         else:
             out["content"] = [] if part.text is None else [{"type": "reasoning_text", "text": part.text}]
-    _update(out, "encrypted_content", part.signature, old.signature if old else None, old is not None)
+    write_if_changed(
+        out, "encrypted_content", part.signature, old.signature if old else None, old is not None
+    )
     apply_extra(out, part.extra, old.extra if old is not None else {})
     return out
 
@@ -761,8 +757,8 @@ def _merge_item(message: Message, raw: Mapping[str, Any], path: str) -> Any:
         output, changed = _encode_output(message.content, raw.get("output"), f"{path}.output")
         if changed and not (message.content is None and old.content is None):
             out["output"] = output
-        _update(out, "call_id", message.tool_call_id, old.tool_call_id, True)
-        _update(out, "name", message.name, old.name, True)
+        write_if_changed(out, "call_id", message.tool_call_id, old.tool_call_id, True)
+        write_if_changed(out, "name", message.name, old.name, True)
         apply_extra(out, message.extra, old.extra)
         return out
     content = message.content
@@ -777,7 +773,7 @@ def _merge_item(message: Message, raw: Mapping[str, Any], path: str) -> Any:
         out = encode_other_item(part, path)
         if message.tool_call_id != old.tool_call_id:
             out = dict(out)
-            _set_or_pop(out, "call_id", message.tool_call_id)
+            set_or_pop(out, "call_id", message.tool_call_id)
     else:
         return None
     if message.extra:
@@ -924,15 +920,15 @@ def encode_tool(tool: ToolDefinition, path: str) -> Any:
         else:
             target = out
         target["name"] = tool.name
-        _update(target, "description", tool.description, old.description if old else None, merging)
-        _update(target, "parameters", tool.parameters, old.parameters if old else None, merging)
-        _update(target, "strict", tool.strict, old.strict if old else None, merging)
+        write_if_changed(target, "description", tool.description, old.description if old else None, merging)
+        write_if_changed(target, "parameters", tool.parameters, old.parameters if old else None, merging)
+        write_if_changed(target, "strict", tool.strict, old.strict if old else None, merging)
         apply_extra(target, tool.extra, old_extra)
         if target is not out:
             out["function"] = target
     elif tool.type == "custom":
         out["name"] = tool.name
-        _update(out, "description", tool.description, old.description if old else None, merging)
+        write_if_changed(out, "description", tool.description, old.description if old else None, merging)
         apply_extra(out, tool.extra, old_extra)
     else:  # built-in tools are their type and settings; the name is only a label
         apply_extra(out, tool.extra, old_extra)
@@ -1000,7 +996,7 @@ def _write_wrapped(
     """Set (or remove) ``key`` inside the ``wrapper`` object, keeping the wrapper's other keys."""
     base = original.get(wrapper)
     inner: dict[str, Any] = dict(base) if isinstance(base, Mapping) else {}
-    _set_or_pop(inner, key, value)
+    set_or_pop(inner, key, value)
     if inner:
         out[wrapper] = inner
     else:
@@ -1019,11 +1015,11 @@ def encode_params(
     if params is old:
         return
     if not json_equal(params.temperature, old.temperature):
-        _set_or_pop(out, "temperature", params.temperature)
+        set_or_pop(out, "temperature", params.temperature)
     if not json_equal(params.top_p, old.top_p):
-        _set_or_pop(out, "top_p", params.top_p)
+        set_or_pop(out, "top_p", params.top_p)
     if not json_equal(params.max_tokens, old.max_tokens):
-        _set_or_pop(out, "max_output_tokens", params.max_tokens)
+        set_or_pop(out, "max_output_tokens", params.max_tokens)
     if not json_equal(params.reasoning_effort, old.reasoning_effort):
         _write_wrapped(out, original, "reasoning", "effort", params.reasoning_effort)
     if not json_equal(params.response_format, old.response_format):
@@ -1080,14 +1076,14 @@ def _merge_request(
         raise EncodeError("openai-responses encodes model responses only", path="$", codec=CODEC)
     out = dict(original)
     if annotated.model != old_model:
-        _set_or_pop(out, "model", annotated.model)
+        set_or_pop(out, "model", annotated.model)
     if annotated.stream != old_stream:
         if annotated.stream or "stream" in out:
             out["stream"] = annotated.stream
         if not annotated.stream:
             out.pop("stream_options", None)  # only valid together with stream: true
     if annotated.system != old_system:
-        _set_or_pop(out, "instructions", annotated.system)
+        set_or_pop(out, "instructions", annotated.system)
     wire_input = original.get("input")
     items, changed = _encode_items(annotated.messages, wire_input)
     if changed:
