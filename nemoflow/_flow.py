@@ -372,7 +372,7 @@ class LlmCallHandle:
         self._first_byte_ns: int | None = None
         self._first_token_ns: int | None = None
         self._http_status: int | None = None
-        self._response: bytes | None = None
+        self._response: bytearray | None = None
         self._error_body: tuple[int, Mapping[str, str], bytes] | None = None
         self._sse: SSEDecoder | None = None
         self._decoder: StreamDecoder | None = None
@@ -412,7 +412,7 @@ class LlmCallHandle:
             status, headers, _ = self._error_body
             self._error_body = (status, headers, body)
         else:
-            self._response = body
+            self._response = bytearray(body)
 
     @property
     def response_compressed(self) -> bool:
@@ -450,7 +450,9 @@ class LlmCallHandle:
             return
         if self._stream_failed or self._sse is None or self._decoder is None:
             if self._sse is None and not self._stream_failed:
-                self._response = (self._response or b"") + chunk  # a JSON body read in pieces
+                if self._response is None:  # a JSON body read in pieces
+                    self._response = bytearray()
+                self._response += chunk
             return
         try:
             events = self._sse.feed(chunk)
