@@ -1,14 +1,19 @@
-"""Benchmark nemoflow's ``openai-chat`` codec against NVIDIA nemo-relay's ``OpenAIChatCodec``.
+"""Benchmark nemoflow's codecs against NVIDIA nemo-relay's, codec by codec.
 
-Both codecs run in this one process, on the same payload dicts, alternating round by round so that
-neither side profits from a warmer CPU or a quieter machine. Every payload is generated here from a
-fixed seed, so two runs measure exactly the same bytes.
+Five nemoflow codecs are timed: ``openai-chat``, ``openai-responses``, ``anthropic-messages``,
+``gemini-generate-content`` and ``bedrock-converse``. Where nemo-relay has the matching codec
+(``OpenAIChatCodec``, ``OpenAIResponsesCodec``, ``AnthropicMessagesCodec``, ``GeminiGenerateContentCodec``)
+both run in this one process, on the same payload dicts, alternating round by round so that neither side
+profits from a warmer CPU or a quieter machine. Every payload is generated here from a fixed seed: one
+conversation, written in each provider's native JSON, so two runs (and two codecs) measure the same
+content.
 
 Run it with the ``bench`` dependency group, which brings in nemo-relay::
 
     uv sync --group bench
-    uv run --group bench python bench/codec_bench.py            # full run
-    uv run --group bench python bench/codec_bench.py --quick    # smoke run, a few seconds
+    uv run --group bench python bench/codec_bench.py                    # full run
+    uv run --group bench python bench/codec_bench.py --quick            # smoke run, a few seconds
+    uv run --group bench python bench/codec_bench.py --codecs openai-chat --only decode,decode+encode
     uv run --group bench python bench/codec_bench.py --json results.json
 
 Without nemo-relay the script still runs and reports nemoflow's numbers alone.
@@ -25,8 +30,10 @@ import json
 import platform
 import random
 import statistics
+import struct
 import sys
 import time
+import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
 from importlib import metadata
@@ -292,6 +299,566 @@ def sse_stream(events: int = 2_000) -> list[bytes]:
     return chunks
 
 
+# The same conversation in the other providers' native JSON. The Chat requests above are the source: each
+# converter writes the same turns (system text, user text and images, assistant text, tool calls and tool
+# results, the same tools, limits and sampling) in that provider's documented request shape, plus some of
+# that provider's keys the annotated model does not name. Sampling keys a provider lacks are left out.
+
+
+def _call_names(messages: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """Tool-call id -> function name, for providers that match results by name (Gemini)."""
+    return {
+        call["id"]: call["function"]["name"]
+        for message in messages
+        for call in message.get("tool_calls") or ()
+    }
+
+
+def _functions(chat: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [tool["function"] for tool in chat["tools"]]
+
+
+def responses_request(chat: Mapping[str, Any]) -> dict[str, Any]:
+    """OpenAI Responses: ``instructions``, typed input items, flat function tools, ``max_output_tokens``."""
+    instructions: str | None = None
+    items: list[dict[str, Any]] = []
+    for index, message in enumerate(chat["messages"]):
+        role, content = message["role"], message.get("content")
+        if role == "system":
+            instructions = content
+        elif role == "tool":
+            items.append(
+                {"type": "function_call_output", "call_id": message["tool_call_id"], "output": content}
+            )
+        elif message.get("tool_calls"):
+            for call in message["tool_calls"]:
+                function = call["function"]
+                items.append(
+                    {
+                        "type": "function_call",
+                        "id": f"fc_{call['id']}",
+                        "call_id": call["id"],
+                        "name": function["name"],
+                        "arguments": function["arguments"],
+                        "status": "completed",
+                    }
+                )
+        elif role == "assistant":
+            items.append(
+                {
+                    "type": "message",
+                    "id": f"msg_{index:04d}",
+                    "role": "assistant",
+                    "status": "completed",
+                    "content": [{"type": "output_text", "text": content, "annotations": []}],
+                }
+            )
+        elif isinstance(content, str):
+            items.append({"role": "user", "content": content})
+        else:
+            parts: list[dict[str, Any]] = []
+            for part in content:
+                if part["type"] == "text":
+                    parts.append({"type": "input_text", "text": part["text"]})
+                else:
+                    image = part["image_url"]
+                    parts.append(
+                        {"type": "input_image", "image_url": image["url"], "detail": image["detail"]}
+                    )
+            items.append({"role": "user", "content": parts})
+    body: dict[str, Any] = {"model": chat["model"], "instructions": instructions, "input": items}
+    body["tools"] = [{"type": "function", **function} for function in _functions(chat)]
+    body["tool_choice"] = chat["tool_choice"]
+    for source, target in (
+        ("temperature", "temperature"),
+        ("top_p", "top_p"),
+        ("max_tokens", "max_output_tokens"),
+        ("parallel_tool_calls", "parallel_tool_calls"),
+        ("metadata", "metadata"),
+    ):
+        if source in chat:
+            body[target] = chat[source]
+    body["store"] = False
+    body["safety_identifier"] = chat["user"]
+    return body
+
+
+def anthropic_request(chat: Mapping[str, Any]) -> dict[str, Any]:
+    """Anthropic Messages: top-level ``system``, content blocks, ``tool_use`` / ``tool_result`` blocks."""
+    system: str | None = None
+    messages: list[dict[str, Any]] = []
+    for message in chat["messages"]:
+        role, content = message["role"], message.get("content")
+        if role == "system":
+            system = content
+        elif role == "tool":
+            result = {"type": "tool_result", "tool_use_id": message["tool_call_id"], "content": content}
+            messages.append({"role": "user", "content": [result]})
+        elif message.get("tool_calls"):
+            blocks = [
+                {
+                    "type": "tool_use",
+                    "id": call["id"],
+                    "name": call["function"]["name"],
+                    "input": json.loads(call["function"]["arguments"]),
+                }
+                for call in message["tool_calls"]
+            ]
+            messages.append({"role": "assistant", "content": blocks})
+        elif isinstance(content, str):
+            messages.append({"role": role, "content": content})
+        else:
+            parts: list[dict[str, Any]] = []
+            for part in content:
+                if part["type"] == "text":
+                    parts.append({"type": "text", "text": part["text"]})
+                else:
+                    source = {"type": "url", "url": part["image_url"]["url"]}
+                    parts.append({"type": "image", "source": source})
+            messages.append({"role": role, "content": parts})
+    body: dict[str, Any] = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": chat["max_tokens"],
+        "system": system,
+        "messages": messages,
+        "tools": [
+            {"name": f["name"], "description": f["description"], "input_schema": f["parameters"]}
+            for f in _functions(chat)
+        ],
+        "tool_choice": {"type": "auto", "disable_parallel_tool_use": True},
+        "temperature": chat["temperature"],
+    }
+    if "stop" in chat:
+        body["stop_sequences"] = chat["stop"]
+    body["metadata"] = {"user_id": chat["user"]}
+    body["service_tier"] = "auto"
+    return body
+
+
+def gemini_request(chat: Mapping[str, Any]) -> dict[str, Any]:
+    """Gemini generateContent: ``contents`` with ``model`` turns, ``systemInstruction``,
+    ``generationConfig``; the model is in the URL, not the body."""
+    names = _call_names(chat["messages"])
+    system: str | None = None
+    contents: list[dict[str, Any]] = []
+    for message in chat["messages"]:
+        role, content = message["role"], message.get("content")
+        if role == "system":
+            system = content
+        elif role == "tool":
+            response = {"name": names[message["tool_call_id"]], "response": json.loads(content)}
+            contents.append({"role": "user", "parts": [{"functionResponse": response}]})
+        elif message.get("tool_calls"):
+            calls = [
+                {
+                    "functionCall": {
+                        "name": c["function"]["name"],
+                        "args": json.loads(c["function"]["arguments"]),
+                    }
+                }
+                for c in message["tool_calls"]
+            ]
+            contents.append({"role": "model", "parts": calls})
+        elif isinstance(content, str):
+            contents.append(
+                {"role": "model" if role == "assistant" else "user", "parts": [{"text": content}]}
+            )
+        else:
+            parts: list[dict[str, Any]] = []
+            for part in content:
+                if part["type"] == "text":
+                    parts.append({"text": part["text"]})
+                else:
+                    parts.append({"fileData": {"mimeType": "image/png", "fileUri": part["image_url"]["url"]}})
+            contents.append({"role": "user", "parts": parts})
+    config: dict[str, Any] = {"temperature": chat["temperature"]}
+    if "top_p" in chat:
+        config["topP"] = chat["top_p"]
+    config["maxOutputTokens"] = chat["max_tokens"]
+    if "stop" in chat:
+        config["stopSequences"] = chat["stop"]
+    if "seed" in chat:
+        config["seed"] = chat["seed"]
+    config["thinkingConfig"] = {"thinkingBudget": 0}
+    return {
+        "contents": contents,
+        "systemInstruction": {"parts": [{"text": system}]},
+        "tools": [
+            {
+                "functionDeclarations": [
+                    {
+                        "name": f["name"],
+                        "description": f["description"],
+                        "parametersJsonSchema": f["parameters"],
+                    }
+                    for f in _functions(chat)
+                ]
+            }
+        ],
+        "toolConfig": {"functionCallingConfig": {"mode": "AUTO"}},
+        "generationConfig": config,
+        "safetySettings": [{"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "threshold": "BLOCK_ONLY_HIGH"}],
+    }
+
+
+def bedrock_request(chat: Mapping[str, Any]) -> dict[str, Any]:
+    """Bedrock Converse: content-block unions, ``system`` blocks, ``inferenceConfig``, ``toolConfig``;
+    the model is the ``{modelId}`` of the URL."""
+    system: str | None = None
+    messages: list[dict[str, Any]] = []
+    for message in chat["messages"]:
+        role, content = message["role"], message.get("content")
+        if role == "system":
+            system = content
+        elif role == "tool":
+            result = {"toolUseId": message["tool_call_id"], "content": [{"json": json.loads(content)}]}
+            messages.append({"role": "user", "content": [{"toolResult": result}]})
+        elif message.get("tool_calls"):
+            uses = [
+                {
+                    "toolUse": {
+                        "toolUseId": call["id"],
+                        "name": call["function"]["name"],
+                        "input": json.loads(call["function"]["arguments"]),
+                    }
+                }
+                for call in message["tool_calls"]
+            ]
+            messages.append({"role": "assistant", "content": uses})
+        elif isinstance(content, str):
+            messages.append({"role": role, "content": [{"text": content}]})
+        else:
+            blocks: list[dict[str, Any]] = []
+            for part in content:
+                if part["type"] == "text":
+                    blocks.append({"text": part["text"]})
+                else:
+                    key = part["image_url"]["url"].rsplit("/", 1)[-1]
+                    source = {"s3Location": {"uri": f"s3://bench-shots/{key}"}}
+                    blocks.append({"image": {"format": "png", "source": source}})
+            messages.append({"role": role, "content": blocks})
+    inference: dict[str, Any] = {"maxTokens": chat["max_tokens"], "temperature": chat["temperature"]}
+    if "top_p" in chat:
+        inference["topP"] = chat["top_p"]
+    if "stop" in chat:
+        inference["stopSequences"] = chat["stop"]
+    return {
+        "messages": messages,
+        "system": [{"text": system}, {"cachePoint": {"type": "default"}}],
+        "inferenceConfig": inference,
+        "toolConfig": {
+            "tools": [
+                {
+                    "toolSpec": {
+                        "name": f["name"],
+                        "description": f["description"],
+                        "inputSchema": {"json": f["parameters"]},
+                    }
+                }
+                for f in _functions(chat)
+            ],
+            "toolChoice": {"auto": {}},
+        },
+        "requestMetadata": {"user": chat["user"]},
+    }
+
+
+_TICKET_ARGUMENTS = {"title": "Queue backlog", "severity": "sev3"}
+
+
+def _reply_text() -> str:
+    return _text(random.Random(99), 600)
+
+
+def responses_response() -> dict[str, Any]:
+    """A ``response`` object with a message, one ``function_call`` item and detailed usage."""
+    return {
+        "id": "resp_bench0001",
+        "object": "response",
+        "created_at": 1_718_000_000,
+        "status": "completed",
+        "model": "gpt-4.1-mini-2025-04-14",
+        "output": [
+            {
+                "id": "msg_bench0001",
+                "type": "message",
+                "status": "completed",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": _reply_text(), "annotations": []}],
+            },
+            {
+                "id": "fc_bench0001",
+                "type": "function_call",
+                "status": "completed",
+                "call_id": "call_r1",
+                "name": "open_ticket",
+                "arguments": json.dumps(_TICKET_ARGUMENTS, separators=(",", ":")),
+            },
+        ],
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+        "usage": {
+            "input_tokens": 812,
+            "input_tokens_details": {"cached_tokens": 512},
+            "output_tokens": 164,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": 976,
+        },
+    }
+
+
+def anthropic_response() -> dict[str, Any]:
+    """A ``message`` with a text block, a ``tool_use`` block and usage with cache reads."""
+    return {
+        "id": "msg_bench0001",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-sonnet-4-5-20250929",
+        "content": [
+            {"type": "text", "text": _reply_text()},
+            {"type": "tool_use", "id": "toolu_r1", "name": "open_ticket", "input": dict(_TICKET_ARGUMENTS)},
+        ],
+        "stop_reason": "tool_use",
+        "stop_sequence": None,
+        "usage": {
+            "input_tokens": 300,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 512,
+            "output_tokens": 164,
+            "service_tier": "standard",
+        },
+    }
+
+
+def gemini_response() -> dict[str, Any]:
+    """A ``GenerateContentResponse``: one candidate with text and a ``functionCall``, usage metadata."""
+    return {
+        "candidates": [
+            {
+                "content": {
+                    "parts": [
+                        {"text": _reply_text()},
+                        {"functionCall": {"name": "open_ticket", "args": dict(_TICKET_ARGUMENTS)}},
+                    ],
+                    "role": "model",
+                },
+                "finishReason": "STOP",
+                "index": 0,
+            }
+        ],
+        "usageMetadata": {
+            "promptTokenCount": 812,
+            "candidatesTokenCount": 164,
+            "totalTokenCount": 976,
+            "cachedContentTokenCount": 512,
+            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 812}],
+        },
+        "modelVersion": "gemini-2.5-flash",
+        "responseId": "bench0001",
+    }
+
+
+def bedrock_response() -> dict[str, Any]:
+    """A Converse response: text and a ``toolUse`` block, ``stopReason``, usage with cache reads."""
+    return {
+        "output": {
+            "message": {
+                "role": "assistant",
+                "content": [
+                    {"text": _reply_text()},
+                    {
+                        "toolUse": {
+                            "toolUseId": "tooluse_r1",
+                            "name": "open_ticket",
+                            "input": dict(_TICKET_ARGUMENTS),
+                        }
+                    },
+                ],
+            }
+        },
+        "stopReason": "tool_use",
+        "usage": {
+            "inputTokens": 300,
+            "outputTokens": 164,
+            "totalTokens": 976,
+            "cacheReadInputTokens": 512,
+            "cacheWriteInputTokens": 0,
+        },
+        "metrics": {"latencyMs": 812},
+    }
+
+
+def _compact(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def responses_stream(events: int = 2_000) -> list[bytes]:
+    """Responses SSE: created, item and part added, text deltas, the done events, ``response.completed``."""
+    rng = random.Random(4242)
+    head = {
+        "id": "resp_bench0002",
+        "object": "response",
+        "created_at": 1_718_000_001,
+        "model": "gpt-4.1-mini",
+    }
+    item = {"item_id": "msg_bench0002", "output_index": 0, "content_index": 0}
+    serial = iter(range(events))
+
+    def event(obj: Mapping[str, Any]) -> bytes:
+        kind: str = obj["type"]
+        body = {"type": kind, "sequence_number": next(serial), **obj}
+        return b"event: " + kind.encode() + b"\ndata: " + _compact(body) + b"\n\n"
+
+    message = {"id": "msg_bench0002", "type": "message", "role": "assistant"}
+    chunks = [
+        event({"type": "response.created", "response": {**head, "status": "in_progress", "output": []}}),
+        event(
+            {
+                "type": "response.output_item.added",
+                "output_index": 0,
+                "item": {**message, "status": "in_progress", "content": []},
+            }
+        ),
+        event(
+            {
+                "type": "response.content_part.added",
+                **item,
+                "part": {"type": "output_text", "text": "", "annotations": []},
+            }
+        ),
+    ]
+    deltas = events - 7
+    pieces = [" " + rng.choice(_WORDS) for _ in range(deltas)]
+    for piece in pieces:
+        chunks.append(event({"type": "response.output_text.delta", **item, "delta": piece, "logprobs": []}))
+    text = "".join(pieces)
+    part = {"type": "output_text", "text": text, "annotations": []}
+    done_item = {**message, "status": "completed", "content": [part]}
+    usage = {
+        "input_tokens": 640,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": deltas,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": 640 + deltas,
+    }
+    completed = {**head, "status": "completed", "output": [done_item], "usage": usage}
+    chunks += [
+        event({"type": "response.output_text.done", **item, "text": text, "logprobs": []}),
+        event({"type": "response.content_part.done", **item, "part": part}),
+        event({"type": "response.output_item.done", "output_index": 0, "item": done_item}),
+        event({"type": "response.completed", "response": completed}),
+    ]
+    return chunks
+
+
+def anthropic_stream(events: int = 2_000) -> list[bytes]:
+    """Messages SSE: message_start, a text block of deltas, message_delta with usage, message_stop."""
+    rng = random.Random(4242)
+
+    def event(obj: Mapping[str, Any]) -> bytes:
+        kind: str = obj["type"]
+        return b"event: " + kind.encode() + b"\ndata: " + _compact(obj) + b"\n\n"
+
+    start: dict[str, Any] = {
+        "id": "msg_bench0002",
+        "type": "message",
+        "role": "assistant",
+        "content": [],
+        "model": "claude-sonnet-4-5-20250929",
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {"input_tokens": 640, "cache_read_input_tokens": 0, "output_tokens": 1},
+    }
+    chunks = [
+        event({"type": "message_start", "message": start}),
+        event({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        event({"type": "ping"}),
+    ]
+    deltas = events - 6
+    for _ in range(deltas):
+        delta = {"type": "text_delta", "text": " " + rng.choice(_WORDS)}
+        chunks.append(event({"type": "content_block_delta", "index": 0, "delta": delta}))
+    chunks += [
+        event({"type": "content_block_stop", "index": 0}),
+        event(
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": deltas},
+            }
+        ),
+        event({"type": "message_stop"}),
+    ]
+    return chunks
+
+
+def gemini_stream(events: int = 2_000) -> list[bytes]:
+    """``streamGenerateContent?alt=sse``: every event a whole response chunk with running usage."""
+    rng = random.Random(4242)
+    chunks: list[bytes] = []
+    for index in range(events):
+        candidate: dict[str, Any] = {
+            "content": {"parts": [{"text": " " + rng.choice(_WORDS)}], "role": "model"},
+            "index": 0,
+        }
+        if index == events - 1:
+            candidate["finishReason"] = "STOP"
+        chunk = {
+            "candidates": [candidate],
+            "usageMetadata": {
+                "promptTokenCount": 640,
+                "candidatesTokenCount": index + 1,
+                "totalTokenCount": 640 + index + 1,
+            },
+            "modelVersion": "gemini-2.5-flash",
+            "responseId": "bench0002",
+        }
+        chunks.append(b"data: " + _compact(chunk) + b"\r\n\r\n")
+    return chunks
+
+
+def _eventstream_frame(event_type: str, payload: Mapping[str, Any], serial: int) -> bytes:
+    """One AWS event-stream message (prelude, string headers, JSON payload with Bedrock's ``p`` padding)."""
+    headers = b""
+    for name, value in (
+        (":event-type", event_type),
+        (":content-type", "application/json"),
+        (":message-type", "event"),
+    ):
+        raw_name, raw_value = name.encode(), value.encode()
+        headers += (
+            struct.pack("!B", len(raw_name)) + raw_name + struct.pack("!BH", 7, len(raw_value)) + raw_value
+        )
+    body = _compact({**payload, "p": "abcdefghijklmnopqrstuvwxyz"[: 1 + serial % 26]})
+    prelude = struct.pack("!II", 12 + len(headers) + len(body) + 4, len(headers))
+    message = prelude + struct.pack("!I", zlib.crc32(prelude)) + headers + body
+    return message + struct.pack("!I", zlib.crc32(message))
+
+
+def bedrock_stream(events: int = 2_000) -> list[bytes]:
+    """``converse-stream`` as binary event-stream frames: start, text deltas, stop, metadata with usage."""
+    rng = random.Random(4242)
+    serial = iter(range(events))
+
+    def frame(event_type: str, payload: Mapping[str, Any]) -> bytes:
+        return _eventstream_frame(event_type, payload, next(serial))
+
+    chunks = [frame("messageStart", {"role": "assistant"})]
+    deltas = events - 4
+    for _ in range(deltas):
+        chunks.append(
+            frame("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": " " + rng.choice(_WORDS)}})
+        )
+    usage = {"inputTokens": 640, "outputTokens": deltas, "totalTokens": 640 + deltas}
+    chunks += [
+        frame("contentBlockStop", {"contentBlockIndex": 0}),
+        frame("messageStop", {"stopReason": "end_turn"}),
+        frame("metadata", {"usage": usage, "metrics": {"latencyMs": 2_400}}),
+    ]
+    return chunks
+
+
 # ----------------------------------------------------------------------------------------- harness
 
 NOISY_SPREAD = 0.25
@@ -330,6 +897,7 @@ def loop_prepared(prepare: Callable[[], Any], fn: Callable[[Any], object]) -> Ru
 
 @dataclasses.dataclass
 class Row:
+    codec: str
     op: str
     payload: str
     ours: Runner | None
@@ -400,18 +968,42 @@ def measure(row: Row, rounds: int, batch_ns: int, warmup_ns: int) -> tuple[Stats
     return stats[0], stats[1]
 
 
-# ----------------------------------------------------------------------------------------- the two codecs
+# ----------------------------------------------------------------------------------------- the codecs
+
+
+@dataclasses.dataclass
+class Case:
+    """One codec under test: its payloads, and nemo-relay's matching codec when there is one."""
+
+    codec: str
+    """nemoflow's registry name."""
+    url: str
+    stream_url: str
+    requests: dict[str, dict[str, Any]]
+    response: dict[str, Any]
+    stream: list[bytes]
+    stream_label: str
+    completion_tokens: int
+    """What the stream's final usage reports (checked before timing)."""
+    relay_codec: str | None
+    """The ``nemo_relay.codecs`` class name, or ``None`` when nemo-relay has no such codec."""
+    relay_edit: Callable[[Any], Any] | None
+
+    @property
+    def payloads(self) -> tuple[str, ...]:
+        return (*self.requests, "response", self.stream_label)
 
 
 def _nemoflow_edit(annotated: AnnotatedLlmRequest) -> AnnotatedLlmRequest:
+    # Provider-neutral: the same edit serves every codec.
     params = dataclasses.replace(annotated.params, max_tokens=NEW_MAX_TOKENS)
     return dataclasses.replace(annotated, system=NEW_SYSTEM, params=params)
 
 
-def _relay_edit(annotated: Any) -> Any:
-    # nemo-relay's AnnotatedLLMRequest is mutable and has no system field for Chat (its Chat encoder
-    # rejects ``instructions``), so the system text is changed in the first message. Reading and setting
-    # ``messages`` converts the whole list, which is the only way its API offers.
+def _relay_edit_system_message(annotated: Any) -> Any:
+    # nemo-relay's Chat and Gemini codecs keep the system text as the first message (its Chat encoder
+    # rejects ``instructions``), so the system text is changed there. Reading and setting ``messages``
+    # converts the whole list, which is the only way its API offers.
     annotated.params = {**(annotated.params or {}), "max_tokens": NEW_MAX_TOKENS}
     messages = annotated.messages
     messages[0] = {**messages[0], "content": NEW_SYSTEM}
@@ -419,74 +1011,159 @@ def _relay_edit(annotated: Any) -> Any:
     return annotated
 
 
-def nemoflow_rows(
-    codec: LlmCodec,
-    requests: Mapping[str, Mapping[str, Any]],
-    response: Mapping[str, Any],
-    stream: Sequence[bytes],
-) -> dict[tuple[str, str], Runner]:
-    """nemoflow's runner for every (operation, payload) pair."""
+def _relay_edit_instructions(annotated: Any) -> Any:
+    # nemo-relay's Responses and Anthropic codecs keep the system text in ``instructions``.
+    annotated.params = {**(annotated.params or {}), "max_tokens": NEW_MAX_TOKENS}
+    annotated.instructions = NEW_SYSTEM
+    return annotated
+
+
+GEMINI_URL = "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash"
+BEDROCK_URL = (
+    "https://bedrock-runtime.us-east-1.amazonaws.com/model/anthropic.claude-sonnet-4-5-20250929-v1%3A0"
+)
+STREAM_EVENTS = 2_000
+
+
+def build_cases() -> list[Case]:
+    """Every codec's payloads, generated from the same seeds (the Chat requests are the source)."""
+    chat = {"small": small_request(), "large": large_request()}
+    label = f"sse-{STREAM_EVENTS}"
+
+    def converted(convert: Callable[[Mapping[str, Any]], dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        return {name: convert(body) for name, body in chat.items()}
+
+    return [
+        Case(
+            "openai-chat",
+            "https://api.openai.com/v1/chat/completions",
+            "https://api.openai.com/v1/chat/completions",
+            chat,
+            chat_response(),
+            sse_stream(STREAM_EVENTS),
+            label,
+            STREAM_EVENTS - 3,
+            "OpenAIChatCodec",
+            _relay_edit_system_message,
+        ),
+        Case(
+            "openai-responses",
+            "https://api.openai.com/v1/responses",
+            "https://api.openai.com/v1/responses",
+            converted(responses_request),
+            responses_response(),
+            responses_stream(STREAM_EVENTS),
+            label,
+            STREAM_EVENTS - 7,
+            "OpenAIResponsesCodec",
+            _relay_edit_instructions,
+        ),
+        Case(
+            "anthropic-messages",
+            "https://api.anthropic.com/v1/messages",
+            "https://api.anthropic.com/v1/messages",
+            converted(anthropic_request),
+            anthropic_response(),
+            anthropic_stream(STREAM_EVENTS),
+            label,
+            STREAM_EVENTS - 6,
+            "AnthropicMessagesCodec",
+            _relay_edit_instructions,
+        ),
+        Case(
+            "gemini-generate-content",
+            f"{GEMINI_URL}:generateContent",
+            f"{GEMINI_URL}:streamGenerateContent?alt=sse",
+            converted(gemini_request),
+            gemini_response(),
+            gemini_stream(STREAM_EVENTS),
+            label,
+            STREAM_EVENTS,
+            "GeminiGenerateContentCodec",
+            _relay_edit_system_message,
+        ),
+        Case(
+            "bedrock-converse",
+            f"{BEDROCK_URL}/converse",
+            f"{BEDROCK_URL}/converse-stream",
+            converted(bedrock_request),
+            bedrock_response(),
+            bedrock_stream(STREAM_EVENTS),
+            f"eventstream-{STREAM_EVENTS}",
+            STREAM_EVENTS - 4,
+            None,
+            None,
+        ),
+    ]
+
+
+def nemoflow_rows(codec: LlmCodec, case: Case) -> dict[tuple[str, str], Runner]:
+    """nemoflow's runner for every (operation, payload) pair of one codec."""
+    url = case.url
+    decode = partial(codec.decode, url=url)
+    encode = partial(codec.encode, url=url)
 
     def edit_encode(annotated: AnnotatedLlmRequest, body: Mapping[str, Any]) -> object:
-        return codec.encode(_nemoflow_edit(annotated), body)
+        return encode(_nemoflow_edit(annotated), body)
 
     def decode_encode(body: Mapping[str, Any]) -> object:
-        return codec.encode(codec.decode(body), body)
+        return encode(decode(body), body)
 
     def decode_edit_encode(body: Mapping[str, Any]) -> object:
-        return codec.encode(_nemoflow_edit(codec.decode(body)), body)
+        return encode(_nemoflow_edit(decode(body)), body)
 
     def decode_stream() -> object:
-        return codec.decode_stream(iter(stream))
+        return codec.decode_stream(iter(case.stream), url=case.stream_url)
 
     runners: dict[tuple[str, str], Runner] = {}
-    for name, body in requests.items():
-        decoded = codec.decode(body)
-        runners["decode", name] = loop(partial(codec.decode, body))
-        runners["encode", name] = loop(partial(codec.encode, decoded, body))
+    for name, body in case.requests.items():
+        decoded = decode(body)
+        runners["decode", name] = loop(partial(decode, body))
+        runners["encode", name] = loop(partial(encode, decoded, body))
         # The annotated model is immutable, so one decoded object serves every iteration.
         runners["edit+encode", name] = loop(partial(edit_encode, decoded, body))
         runners["decode+encode", name] = loop(partial(decode_encode, body))
         runners["decode+edit+encode", name] = loop(partial(decode_edit_encode, body))
-    runners["decode_response", "response"] = loop(partial(codec.decode_response, response))
-    runners["decode_stream", "sse-2000"] = loop(decode_stream)
+    runners["decode_response", "response"] = loop(partial(codec.decode_response, case.response, url=url))
+    runners["decode_stream", case.stream_label] = loop(decode_stream)
     return runners
 
 
-def relay_rows(
-    relay: Any, requests: Mapping[str, Mapping[str, Any]], response: Mapping[str, Any]
-) -> dict[tuple[str, str], Runner]:
+def relay_rows(relay: Any, case: Case) -> dict[tuple[str, str], Runner]:
     """nemo-relay's runner for every (operation, payload) pair it has an equivalent for.
 
     Its codec takes an ``LLMRequest(headers, content)``; that wrapper is built once per payload, outside
     the timed region, because nemoflow's codec reads the dict directly and has no such step. The cost of
     building the wrapper (and of reading ``.content`` back out) is reported in rows of its own.
     """
-    codec = relay.codecs.OpenAIChatCodec()
+    if case.relay_codec is None or case.relay_edit is None:
+        return {}
+    codec = getattr(relay.codecs, case.relay_codec)()
     make_request = relay.LLMRequest
+    relay_edit = case.relay_edit
 
     def edit_encode(annotated: Any, wrapped: Any) -> object:
-        return codec.encode(_relay_edit(annotated), wrapped)
+        return codec.encode(relay_edit(annotated), wrapped)
 
     def decode_encode(wrapped: Any) -> object:
         return codec.encode(codec.decode(wrapped), wrapped)
 
     def decode_edit_encode(wrapped: Any) -> object:
-        return codec.encode(_relay_edit(codec.decode(wrapped)), wrapped)
+        return codec.encode(relay_edit(codec.decode(wrapped)), wrapped)
 
     def read_content(encoded: Any) -> object:
         return encoded.content
 
     def dict_to_dict(body: Mapping[str, Any]) -> object:
         wrapped = make_request({}, body)
-        return codec.encode(_relay_edit(codec.decode(wrapped)), wrapped).content
+        return codec.encode(relay_edit(codec.decode(wrapped)), wrapped).content
 
     def dict_to_dict_unchanged(body: Mapping[str, Any]) -> object:
         wrapped = make_request({}, body)
         return codec.encode(codec.decode(wrapped), wrapped).content
 
     runners: dict[tuple[str, str], Runner] = {}
-    for name, body in requests.items():
+    for name, body in case.requests.items():
         wrapped = make_request({}, body)
         decoded = codec.decode(wrapped)
         encoded = codec.encode(decoded, wrapped)
@@ -502,7 +1179,7 @@ def relay_rows(
         runners["LLMRequest.content", name] = loop(partial(read_content, encoded))
         runners["dict->dict+edit", name] = loop(partial(dict_to_dict, body))
         runners["dict->dict", name] = loop(partial(dict_to_dict_unchanged, body))
-    runners["decode_response", "response"] = loop(partial(codec.decode_response, response))
+    runners["decode_response", "response"] = loop(partial(codec.decode_response, case.response))
     return runners
 
 
@@ -515,44 +1192,59 @@ def _flip(fn: Callable[[Any, Any], object]) -> Callable[[Any, Any], object]:
     return flipped
 
 
-def check_outputs(
-    codec: LlmCodec,
-    relay: Any | None,
-    requests: Mapping[str, Mapping[str, Any]],
-    response: Mapping[str, Any],
-    stream: Sequence[bytes],
-) -> list[str]:
+def _differing(theirs: Mapping[str, Any], ours: Mapping[str, Any]) -> list[str]:
+    return sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+
+
+def check_outputs(codec: LlmCodec, relay: Any | None, case: Case) -> list[str]:
     """Make sure every timed call does the work it claims to; returns notes on harmless differences."""
     notes: list[str] = []
-    for name, body in requests.items():
-        decoded = codec.decode(body)
-        if codec.encode(decoded, body) is not body:
-            raise SystemExit(f"nemoflow: encode of an unchanged {name} request did not return the original")
-        edited = codec.encode(_nemoflow_edit(decoded), body)
-        if edited["max_tokens"] != NEW_MAX_TOKENS or edited["messages"][0]["content"] != NEW_SYSTEM:
-            raise SystemExit(f"nemoflow: the edit of the {name} request was not encoded")
-        if relay is None:
+    reordered: list[str] = []  # nemo-relay outputs equal to the expected dict but with keys in another order
+    name = case.codec
+    for payload, body in case.requests.items():
+        decoded = codec.decode(body, url=case.url)
+        if codec.encode(decoded, body, url=case.url) is not body:
+            raise SystemExit(f"{name}: encode of an unchanged {payload} request did not return the original")
+        edited = codec.encode(_nemoflow_edit(decoded), body, url=case.url)
+        again = codec.decode(edited, url=case.url)
+        if again.params.max_tokens != NEW_MAX_TOKENS or again.system != NEW_SYSTEM:
+            raise SystemExit(f"{name}: the edit of the {payload} request was not encoded")
+        if relay is None or case.relay_codec is None or case.relay_edit is None:
             continue
-        relay_codec = relay.codecs.OpenAIChatCodec()
+        relay_codec = getattr(relay.codecs, case.relay_codec)()
         wrapped = relay.LLMRequest({}, body)
-        annotated = relay_codec.decode(wrapped)
-        if relay_codec.encode(annotated, wrapped).content != body:
-            notes.append(f"nemo-relay: unchanged {name} request does not round-trip exactly")
-        theirs = relay_codec.encode(_relay_edit(annotated), wrapped).content
-        if theirs != edited:
-            differing = sorted(k for k in set(theirs) | set(edited) if theirs.get(k) != edited.get(k))
-            notes.append(f"{name}: edited outputs differ in {differing}")
-    reply = codec.decode_response(response)
-    if not reply.tool_calls or not reply.usage.prompt_tokens:
-        raise SystemExit("nemoflow: decode_response lost the tool call or the usage")
-    streamed = codec.decode_stream(iter(stream))
-    deltas = len(stream) - 4  # all but the role chunk, the finish chunk, the usage chunk and [DONE]
-    if not streamed.text or streamed.usage.completion_tokens != deltas:
-        raise SystemExit("nemoflow: decode_stream lost text or usage")
-    if relay is not None:
-        theirs_reply = relay.codecs.OpenAIChatCodec().decode_response(response)
+        unchanged = relay_codec.encode(relay_codec.decode(wrapped), wrapped).content
+        theirs = relay_codec.encode(case.relay_edit(relay_codec.decode(wrapped)), wrapped).content
+        for what, output, expected in (("unchanged", unchanged, body), ("edited", theirs, edited)):
+            if output != expected:
+                reference = "the original" if what == "unchanged" else "nemoflow's"
+                notes.append(
+                    f"nemo-relay {name}: {what} {payload} request differs from {reference} "
+                    f"in {_differing(output, expected)}"
+                )
+            elif _compact(output) != _compact(expected):
+                reordered.append(f"{what} {payload}")
+    if reordered:
+        notes.append(
+            f"nemo-relay {name}: encode gives the expected JSON value ({', '.join(reordered)}) but with the "
+            "keys in another order, so the bytes sent differ from the original's; nemoflow keeps the order"
+        )
+    reply = codec.decode_response(case.response, url=case.url)
+    if not reply.tool_calls or not reply.usage.prompt_tokens or not reply.text:
+        raise SystemExit(f"{name}: decode_response lost the text, the tool call or the usage")
+    streamed = codec.decode_stream(iter(case.stream), url=case.stream_url)
+    if not streamed.text or streamed.usage.completion_tokens != case.completion_tokens:
+        raise SystemExit(f"{name}: decode_stream lost text or usage")
+    if relay is not None and case.relay_codec is not None:
+        theirs_reply = getattr(relay.codecs, case.relay_codec)().decode_response(case.response)
         if not theirs_reply.tool_calls or not theirs_reply.usage:
-            raise SystemExit("nemo-relay: decode_response lost the tool call or the usage")
+            raise SystemExit(f"nemo-relay {name}: decode_response lost the tool call or the usage")
+        theirs_prompt = theirs_reply.usage.get("prompt_tokens")
+        if theirs_prompt != reply.usage.prompt_tokens:
+            notes.append(
+                f"{name} response: prompt_tokens {reply.usage.prompt_tokens} (nemoflow: every input token "
+                f"billed, cache reads included) vs {theirs_prompt} (nemo-relay)"
+            )
     return notes
 
 
@@ -571,6 +1263,8 @@ _BOUNDARY_OPS = ("LLMRequest(headers, content)", "LLMRequest.content", "dict->di
 # What a caller holding the request as a dict pays on each side: nemoflow's decode+encode rows against
 # nemo-relay's wrap + decode + encode + .content. This is the figure the <= 0.5 target is judged on.
 _DICT_TO_DICT = {"dict->dict": "decode+encode", "dict->dict+edit": "decode+edit+encode"}
+_HEAVY_PAYLOADS = ("large", f"sse-{STREAM_EVENTS}", f"eventstream-{STREAM_EVENTS}")
+"""Payloads timed with fewer rounds in a full run (each batch is long already)."""
 
 _DESCRIPTIONS = {
     "decode": "request dict -> annotated request",
@@ -578,8 +1272,8 @@ _DESCRIPTIONS = {
     "edit+encode": "set max_tokens + system text, then encode",
     "decode+encode": "pass-through: decode, encode unchanged",
     "decode+edit+encode": "decode, edit, encode",
-    "decode_response": "chat.completion dict -> annotated response",
-    "decode_stream": "2000 SSE byte chunks -> annotated response",
+    "decode_response": "response dict -> annotated response",
+    "decode_stream": "2000 streamed events, one bytes chunk each -> annotated response",
     "LLMRequest(headers, content)": "nemo-relay only: wrap the dict for its codec",
     "LLMRequest.content": "nemo-relay only: read the encoded dict back",
     "dict->dict": "dict in, dict out, unchanged: nemo-relay wrap + decode + encode + .content",
@@ -589,6 +1283,7 @@ _DESCRIPTIONS = {
 
 @dataclasses.dataclass
 class Result:
+    codec: str
     op: str
     payload: str
     ours: Stats | None
@@ -614,30 +1309,49 @@ def _fmt_ratio(result: Result) -> str:
     return "n/a" if ratio is None else f"{ratio:.3f}"
 
 
-def table(results: Iterable[Result], relay_present: bool) -> str:
+def table(results: Iterable[Result], relay_present: bool, *, with_codec: bool = False) -> str:
     header = ["operation", "payload", "nemoflow µs/op", "nemo-relay µs/op", "ratio ours÷theirs"]
+    align = ["---", "---", "---:", "---:", "---:"]
     if not relay_present:
-        header = header[:3]
-    rows = [header, ["---", "---", "---:", "---:", "---:"][: len(header)]]
+        header, align = header[:3], align[:3]
+    if with_codec:
+        header, align = ["codec", *header], ["---", *align]
+    first_number = 3 if with_codec else 2
+    rows = [header, align]
     for result in results:
         cells = [result.op, result.payload, _fmt_us(result.ours)]
         if relay_present:
             cells += [_fmt_us(result.theirs), _fmt_ratio(result)]
+        if with_codec:
+            cells = [result.codec, *cells]
         rows.append(cells)
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = []
     for row in rows:
         padded = [
-            cell.rjust(widths[i]) if i >= 2 and not set(cell) <= {"-", ":"} else cell.ljust(widths[i])
+            cell.rjust(widths[i])
+            if i >= first_number and not set(cell) <= {"-", ":"}
+            else cell.ljust(widths[i])
             for i, cell in enumerate(row)
         ]
         lines.append("| " + " | ".join(padded) + " |")
     return "\n".join(lines)
 
 
+_DISTRIBUTIONS = (
+    "nemoflow",
+    "nemoflow-codec-openai",
+    "nemoflow-codec-anthropic",
+    "nemoflow-codec-gemini",
+    "nemoflow-codec-bedrock",
+    "nemo-relay",
+    "orjson",
+)
+
+
 def versions() -> dict[str, str | None]:
     found: dict[str, str | None] = {}
-    for dist in ("nemoflow", "nemoflow-codec-openai", "nemo-relay", "orjson"):
+    for dist in _DISTRIBUTIONS:
         try:
             found[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -645,31 +1359,46 @@ def versions() -> dict[str, str | None]:
     return found
 
 
-def _payload_sizes(
-    requests: Mapping[str, Mapping[str, Any]], response: Mapping[str, Any], stream: Sequence[bytes]
-) -> dict[str, int]:
-    sizes = {name: _json_size(body) for name, body in requests.items()}
-    sizes["response"] = _json_size(response)
-    sizes["sse-2000"] = sum(len(chunk) for chunk in stream)
+def _payload_sizes(case: Case) -> dict[str, int]:
+    sizes = {name: _json_size(body) for name, body in case.requests.items()}
+    sizes["response"] = _json_size(case.response)
+    sizes[case.stream_label] = sum(len(chunk) for chunk in case.stream)
     return sizes
 
 
 # ----------------------------------------------------------------------------------------- main
 
+_CODEC_NAMES = (
+    "openai-chat",
+    "openai-responses",
+    "anthropic-messages",
+    "gemini-generate-content",
+    "bedrock-converse",
+)
+
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="smoke run: 3 rounds of short batches")
-    parser.add_argument("--rounds", type=int, default=None, help="timed rounds per side (default 15)")
+    parser.add_argument(
+        "--rounds", type=int, default=None, help="timed rounds per side (default 11; large payloads 7)"
+    )
     parser.add_argument("--batch-ms", type=float, default=None, help="target length of one timed batch")
     parser.add_argument("--json", metavar="PATH", help="also write machine-readable results to PATH")
     parser.add_argument("--no-relay", action="store_true", help="time nemoflow alone")
     parser.add_argument(
         "--only", metavar="OPS", help="comma-separated operations to time (default: all), e.g. decode,encode"
     )
+    parser.add_argument(
+        "--codecs",
+        metavar="NAMES",
+        help=f"comma-separated codecs to time (default: all of {', '.join(_CODEC_NAMES)})",
+    )
     args = parser.parse_args(argv)
+    args.heavy_rounds = args.rounds
     if args.rounds is None:
-        args.rounds = 3 if args.quick else 15
+        args.rounds = 3 if args.quick else 11
+        args.heavy_rounds = 3 if args.quick else 7
     if args.batch_ms is None:
         args.batch_ms = 2.0 if args.quick else 25.0
     if args.rounds < 1:
@@ -681,6 +1410,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         if unknown:
             known = ", ".join(_MAIN_OPS + _BOUNDARY_OPS)
             parser.error(f"unknown operation(s) {sorted(unknown)}; known: {known}")
+    if args.codecs:
+        unknown = {name.strip() for name in args.codecs.split(",")} - set(_CODEC_NAMES)
+        if unknown:
+            parser.error(f"unknown codec(s) {sorted(unknown)}; known: {', '.join(_CODEC_NAMES)}")
     return args
 
 
@@ -695,64 +1428,91 @@ def load_relay(disabled: bool) -> Any | None:
     return nemo_relay
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    relay = load_relay(args.no_relay)
-    codec = nemoflow.get_codec("openai-chat")
-    requests = {"small": small_request(), "large": large_request()}
-    response = chat_response()
-    stream = sse_stream()
-    sizes = _payload_sizes(requests, response, stream)
-    notes = check_outputs(codec, relay, requests, response, stream)
-
-    ours = nemoflow_rows(codec, requests, response, stream)
-    theirs = relay_rows(relay, requests, response) if relay is not None else {}
-    wanted = {op.strip() for op in args.only.split(",")} if args.only else None
+def plan(case: Case, codec: LlmCodec, relay: Any | None, wanted: set[str] | None) -> list[Row]:
+    """The rows to time for one codec, in table order."""
+    ours = nemoflow_rows(codec, case)
+    theirs = relay_rows(relay, case) if relay is not None else {}
     rows: list[Row] = []
     for op in _MAIN_OPS + _BOUNDARY_OPS:
         if wanted is not None and op not in wanted:
             continue
-        for payload in (*requests, "response", "sse-2000"):
+        for payload in case.payloads:
             mine = ours.get((op, payload))
             other = theirs.get((op, payload))
             if op in _DICT_TO_DICT and other is not None:
                 mine = ours.get((_DICT_TO_DICT[op], payload))
             if mine is None and other is None:
                 continue
-            rows.append(Row(op, payload, mine, other))
+            rows.append(Row(case.codec, op, payload, mine, other))
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    relay = load_relay(args.no_relay)
+    selected = {name.strip() for name in args.codecs.split(",")} if args.codecs else set(_CODEC_NAMES)
+    cases = [case for case in build_cases() if case.codec in selected]
+    wanted = {op.strip() for op in args.only.split(",")} if args.only else None
+
+    notes: list[str] = []
+    sizes: dict[str, dict[str, int]] = {}
+    rows: list[Row] = []
+    for case in cases:
+        codec = nemoflow.get_codec(case.codec)
+        sizes[case.codec] = _payload_sizes(case)
+        notes += check_outputs(codec, relay, case)
+        rows += plan(case, codec, relay, wanted)
 
     batch_ns = int(args.batch_ms * 1e6)
-    warmup_ns = batch_ns * (2 if args.quick else 8)
+    warmup_ns = batch_ns * (2 if args.quick else 4)
     started = time.perf_counter()
     results: list[Result] = []
     for row in rows:
-        print(f"  timing {row.op} [{row.payload}] ...", file=sys.stderr, flush=True)
-        mine_stats, other_stats = measure(row, args.rounds, batch_ns, warmup_ns)
-        results.append(Result(row.op, row.payload, mine_stats, other_stats))
+        rounds = args.heavy_rounds if row.payload in _HEAVY_PAYLOADS else args.rounds
+        print(f"  timing {row.codec} {row.op} [{row.payload}] ...", file=sys.stderr, flush=True)
+        mine_stats, other_stats = measure(row, rounds, batch_ns, warmup_ns)
+        results.append(Result(row.codec, row.op, row.payload, mine_stats, other_stats))
     elapsed = time.perf_counter() - started
 
-    main_results = [r for r in results if r.op in _MAIN_OPS]
-    boundary_results = [r for r in results if r.op in _BOUNDARY_OPS]
     info = versions()
     relay_state = "(skipped)" if args.no_relay else "(not installed)"
+    rounds_text = (
+        f"{args.rounds} rounds"
+        if args.rounds == args.heavy_rounds
+        else f"{args.rounds} rounds ({args.heavy_rounds} for large payloads and streams)"
+    )
     print()
     print(
-        f"openai-chat codec: nemoflow {info['nemoflow']} (codec {info['nemoflow-codec-openai']})"
-        f" vs nemo-relay {info['nemo-relay'] if relay is not None else relay_state}"
-        f" | Python {platform.python_version()} | {args.rounds} rounds, median µs/op"
+        f"nemoflow {info['nemoflow']} vs nemo-relay "
+        f"{info['nemo-relay'] if relay is not None else relay_state}"
+        f" | Python {platform.python_version()} | {rounds_text}, median µs/op"
     )
-    print("payload sizes: " + ", ".join(f"{name} {size / 1024:,.1f} KiB" for name, size in sizes.items()))
-    print()
-    print(table(main_results, relay is not None))
+    for case in cases:
+        main_results = [r for r in results if r.codec == case.codec and r.op in _MAIN_OPS]
+        if not main_results:
+            continue
+        relay_column = relay is not None and case.relay_codec is not None
+        if case.relay_codec is None:
+            counterpart = "nemo-relay has no counterpart"
+        elif relay is None:
+            counterpart = f"nemo-relay {relay_state}"
+        else:
+            counterpart = f"vs nemo-relay {case.relay_codec}"
+        print()
+        print(f"{case.codec} ({counterpart})")
+        print("payload sizes: " + ", ".join(f"{n} {s / 1024:,.1f} KiB" for n, s in sizes[case.codec].items()))
+        print()
+        print(table(main_results, relay_column))
+    boundary_results = [r for r in results if r.op in _BOUNDARY_OPS]
     if boundary_results:
         print()
         print("A caller holding a dict (what middleware pays), nemo-relay's wrap and .content included:")
         print()
-        print(table(boundary_results, True))
+        print(table(boundary_results, True, with_codec=True))
     print()
     print(footer(relay is not None))
     for note in notes:
-        print(f"note: {note}")
+        print(_wrap(f"note: {note}"))
     if args.no_relay:
         print("note: nemo-relay skipped (--no-relay).")
     elif relay is None:
@@ -760,20 +1520,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             "note: nemo-relay is not installed; for the comparison run `uv sync --group bench` and then "
             "`uv run --group bench python bench/codec_bench.py`."
         )
-    headline = [f"{r.payload} {_fmt_ratio(r)}" for r in results if r.op == "dict->dict" and r.ratio]
-    if headline:
-        print(f"decode+encode ratio ours÷theirs, dict in -> dict out (target <= 0.5): {', '.join(headline)}")
-    combined = [f"{r.payload} {_fmt_ratio(r)}" for r in results if r.op == "decode+encode" and r.ratio]
-    if combined:
-        print(
-            "decode+encode ratio, codec calls only (nemo-relay's dict conversion excluded): "
-            + ", ".join(combined)
-        )
+    for case in cases:
+        headline = [
+            f"{r.payload} {_fmt_ratio(r)}"
+            for r in results
+            if r.codec == case.codec and r.op == "dict->dict" and r.ratio
+        ]
+        if headline:
+            print(
+                f"{case.codec}: decode+encode ratio, dict in -> dict out (target <= 0.5): "
+                + ", ".join(headline)
+            )
     print(f"({elapsed:.1f} s)")
 
     if args.json:
         document = {
-            "benchmark": "openai-chat codec",
+            "benchmark": "codecs",
             "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "python": platform.python_version(),
             "implementation": platform.python_implementation(),
@@ -781,11 +1543,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             "machine": platform.machine(),
             "versions": info,
             "relay_present": relay is not None,
-            "settings": {"rounds": args.rounds, "batch_ms": args.batch_ms, "quick": args.quick},
+            "settings": {
+                "rounds": args.rounds,
+                "heavy_rounds": args.heavy_rounds,
+                "batch_ms": args.batch_ms,
+                "quick": args.quick,
+                "codecs": [case.codec for case in cases],
+            },
             "payload_bytes": sizes,
             "notes": notes,
             "results": [
                 {
+                    "codec": r.codec,
                     "op": r.op,
                     "payload": r.payload,
                     "description": _DESCRIPTIONS.get(r.op, ""),
@@ -822,10 +1591,10 @@ def footer(relay_present: bool) -> str:
             "content) wrapper, built once per payload outside the timed region, because nemoflow reads the "
             "dict directly and has no equivalent step; its cost, and that of reading .content back out of "
             "nemo-relay's encode result, are shown separately; 'dict->dict' and 'dict->dict+edit' add "
-            "both back "
-            "(the headline figure: a caller always holds the request as a dict).",
-            "nemo-relay's edit sets params and rewrites messages[0] (its Chat encoder rejects "
-            "'instructions'); nemo-relay has no stream decoding for Chat, so decode_stream is n/a.",
+            "both back (the headline figure: a caller always holds the request as a dict).",
+            "nemo-relay's edit sets params['max_tokens'] and the system text where its codec keeps it "
+            "('instructions' for Responses and Anthropic, the first message for Chat and Gemini); "
+            "nemo-relay has no stream decoding, so decode_stream is n/a, and no Bedrock codec.",
         ]
     return "\n".join(_wrap(line) for line in lines)
 
