@@ -116,10 +116,13 @@ def test_without_a_url_there_is_no_model_and_no_stream() -> None:
     assert (decoded.model, decoded.stream) == (None, False)
 
 
-def test_model_and_stream_edits_never_touch_the_body_and_url_for_routes_them() -> None:
+def test_model_and_stream_edits_are_refused_and_url_for_routes_them() -> None:
     body = request()
     decoded = codec.decode(body, url=URL)
-    assert codec.encode(replace(decoded, model="gemini-2.5-pro", stream=True), body, url=URL) is body
+    with pytest.raises(nemoflow.EncodeError):
+        codec.encode(replace(decoded, model="gemini-2.5-pro", stream=True), body, url=URL)
+    # Without a URL to compare with, the codec cannot tell an edit; the body never carries either field.
+    assert codec.encode(replace(decoded, model="gemini-2.5-pro", stream=True), body) is body
     assert codec.url_for(URL + "?key=k", model="gemini-2.5-pro", stream=True) == (
         f"{AIS}/v1beta/models/gemini-2.5-pro:streamGenerateContent?key=k&alt=sse"
     )
@@ -643,3 +646,20 @@ def test_null_chunks_and_null_usage_do_not_clobber_what_was_seen() -> None:
     reply = codec.decode_stream([body])
     assert (reply.text, reply.usage.prompt_tokens, reply.usage.total_tokens, reply.model) == ("a", 3, 4, "m")
     assert reply.finish_reason == FinishReason.UNKNOWN  # the stream never said why it ended
+
+
+def test_model_and_stream_edits_are_refused_not_lost() -> None:
+    import dataclasses
+
+    import nemoflow
+
+    codec = nemoflow.get_codec("gemini-generate-content")
+    url = "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent"
+    body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+    decoded = codec.decode(body, url=url)
+    with pytest.raises(nemoflow.EncodeError, match="URL"):
+        codec.encode(dataclasses.replace(decoded, model="gemini-2.5-pro"), body, url=url)
+    with pytest.raises(nemoflow.EncodeError, match="streamGenerateContent"):
+        codec.encode(dataclasses.replace(decoded, stream=True), body, url=url)
+    same = dataclasses.replace(decoded, model="gemini-2.5-flash")
+    assert codec.encode(same, body, url=url) is body

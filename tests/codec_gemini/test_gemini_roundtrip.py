@@ -375,17 +375,9 @@ def edit_tool_choice_mode(draw: Draw, request: AnnotatedLlmRequest, wire: dict[s
     return Edit("tool_choice mode", replace(request, tool_choice=choice), verify, both("toolConfig"))
 
 
-def edit_model(draw: Draw, request: AnnotatedLlmRequest, wire: dict[str, Any]) -> Edit:
-    model = draw(names)
-
-    def verify(decoded: AnnotatedLlmRequest, out: Mapping[str, Any]) -> None:
-        assert out is wire  # the model lives in the URL: the body is forwarded as it is
-
-    return Edit("model", replace(request, model=model, stream=True), verify)
-
-
+# The model and the streaming mode live in the URL: editing them is refused (EncodeError), see
+# test_gemini_behaviour.test_model_and_stream_edits_are_refused_not_lost, so they are no body edits here.
 EDITS: dict[str, EditMaker] = {
-    "model": edit_model,
     "temperature": edit_temperature,
     "max_tokens": edit_max_tokens,
     "stop": edit_stop,

@@ -58,10 +58,10 @@ class GeminiGenerateContentCodec:
     ) -> Mapping[str, Any]:
         """Merge ``annotated`` over ``original`` (``original`` itself when nothing changed).
 
-        ``model`` and ``stream`` are not body fields on this API; an edit of either is routed through
-        :meth:`url_for`, not written here.
+        ``model`` and ``stream`` are not body fields on this API: with ``url`` given, an edit of either
+        raises :class:`~nemoflow.EncodeError` (route it with :meth:`url_for`) instead of being lost.
         """
-        return _request.encode_request(annotated, original)
+        return _request.encode_request(annotated, original, url)
 
     def url_for(self, url: str, *, model: str | None = None, stream: bool | None = None) -> str:
         """``url`` with its model and/or streaming method replaced (the rest, query included, kept).

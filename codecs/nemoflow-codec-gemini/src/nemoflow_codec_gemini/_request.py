@@ -1126,13 +1126,28 @@ def _merge_request(
     return original if json_equal(out, original) else out
 
 
-def encode_request(annotated: AnnotatedLlmRequest, original: Mapping[str, Any]) -> Mapping[str, Any]:
+def encode_request(
+    annotated: AnnotatedLlmRequest, original: Mapping[str, Any], url: str | None = None
+) -> Mapping[str, Any]:
     """Merge ``annotated`` over ``original``; ``original`` itself comes back when nothing changed.
 
-    ``model`` and ``stream`` live in the URL, so they are never written into the body.
+    ``model`` and ``stream`` live in the URL, so they are never written into the body. Given the
+    ``url``, an edit of either is an :class:`EncodeError` rather than silently lost: route it with
+    ``GeminiGenerateContentCodec.url_for``.
     """
     if not isinstance(original, Mapping):
         raise EncodeError("the original request must be a JSON object", path="$", codec=CODEC)
     if is_pristine(annotated) and annotated.raw is original:
         return original
+    if url is not None:
+        if annotated.model != model_of_url(url):
+            raise EncodeError(
+                "the model is named in the URL (models/{model}); the request body cannot change it",
+                path="$",
+                codec=CODEC,
+            )
+        if annotated.stream != streams(url):
+            raise EncodeError(
+                "streaming is chosen by the route (:streamGenerateContent)", path="$", codec=CODEC
+            )
     return _merge_request(annotated, "$", original)
