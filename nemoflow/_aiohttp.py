@@ -65,11 +65,12 @@ def _request_headers(request: ClientRequest) -> Mapping[str, str]:
     return request.headers
 
 
-async def _replace_body(request: ClientRequest, handle: LlmCallHandle, original: bytes) -> None:
-    body = request.body
-    content_type = body.content_type if isinstance(body, aiohttp.Payload) else "application/json"
-    # update_body() recomputes Content-Length (or keeps chunked encoding when aiohttp compresses).
-    await request.update_body(_RewrittenPayload(handle.body, original, content_type))
+async def _apply_changes(request: ClientRequest, handle: LlmCallHandle, original: bytes) -> None:
+    if handle.body_changed:  # else the application's own payload goes out as it was
+        body = request.body
+        content_type = body.content_type if isinstance(body, aiohttp.Payload) else "application/json"
+        # update_body() recomputes Content-Length (or keeps chunked encoding when aiohttp compresses).
+        await request.update_body(_RewrittenPayload(handle.body, original, content_type))
     for name, value in handle.headers_update.items():
         if name.lower() != "content-length":
             request.headers[name] = value
@@ -376,8 +377,8 @@ def aiohttp_middleware(flow: Flow | None = None) -> ClientMiddlewareType:
         if handle is None:
             return await handler(request)
         try:
-            if handle.body_changed:
-                await _replace_body(request, handle, body)
+            if handle.body_changed or handle.headers_update:
+                await _apply_changes(request, handle, body)
             response = await handler(request)
         except BaseException as exc:
             handle.finish(_status_for(exc), exc)

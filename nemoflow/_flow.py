@@ -20,7 +20,7 @@ import threading
 import time
 import uuid
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType, TracebackType
 from typing import Any, Literal
@@ -72,6 +72,20 @@ def _outer_otel_context() -> Any:
     return None
 
 
+def _root_trace_id(outer: Any) -> int:
+    """The trace id of a new root: the application's span's when ``outer`` holds one, else a fresh one."""
+    if outer is not None:
+        span_context = otel_trace.get_current_span(outer).get_span_context()
+        if span_context.is_valid:
+            return int(span_context.trace_id)
+    return _new_trace_id()
+
+
+def _traceparent(trace_id: int, span_id: int) -> str:
+    """The W3C Trace Context ``traceparent`` value naming ``span_id`` in ``trace_id`` (sampled)."""
+    return f"00-{trace_id:032x}-{span_id:016x}-01"
+
+
 # ----------------------------------------------------------------------------------------- scopes
 
 
@@ -113,8 +127,9 @@ class Scope:
         span_id = _new_span_id()
         path: tuple[str, ...] = ()
         if parent is None:
-            trace_id, parent_id = _new_trace_id(), None
-            session_id, user_id, outer = self._session_id, self._user_id, _outer_otel_context()
+            outer = _outer_otel_context()
+            trace_id, parent_id = _root_trace_id(outer), None
+            session_id, user_id = self._session_id, self._user_id
         else:
             trace_id, parent_id, path = parent.trace_id, parent.span_id, parent.path
             session_id = self._session_id or parent.session_id
@@ -326,7 +341,9 @@ class LlmCallHandle:
         "injected_stream_usage",
         "policies_applied",
         "request",
+        "span_id",
         "stream",
+        "trace_id",
         "url",
     )
 
@@ -355,7 +372,8 @@ class LlmCallHandle:
         self.body_changed = body_changed
         """Whether :attr:`body` differs from what the application sent."""
         self.headers_update: dict[str, str] = {}
-        """Headers the adapter must set (``content-length`` when the body changed)."""
+        """Headers the adapter must set (``content-length`` when the body changed, ``traceparent`` when
+        trace context is propagated); the adapter applies them even when the body is unchanged."""
         if body_changed:
             self.headers_update["content-length"] = str(len(body))
         if injected_stream_usage:
@@ -369,6 +387,10 @@ class LlmCallHandle:
         self._parent = parent
         # Captured here, on the caller's thread: the record is built later on the delivery thread.
         self._outer = None if parent else _outer_otel_context()
+        self.span_id = _new_span_id()
+        """Our id of this call's span, known before the request is sent."""
+        self.trace_id = parent.trace_id if parent else _root_trace_id(self._outer)
+        """The call's trace id: its scope's, else the application's current span's, else a new one."""
         self._first_byte_ns: int | None = None
         self._first_token_ns: int | None = None
         self._http_status: int | None = None
@@ -502,12 +524,11 @@ class LlmCallHandle:
             outcome = CallStatus.OK
         if self._http_status is not None and self._http_status >= 400 and outcome is not CallStatus.ERROR:
             outcome = CallStatus.ERROR
-        if (
-            partial is not None
-            and partial.finish_reason is FinishReason.ERROR
-            and outcome is not CallStatus.BLOCKED
-        ):
-            outcome = CallStatus.ERROR  # the provider said so mid-stream; SDKs then close the response early
+        if partial is not None and partial.finish_reason is FinishReason.ERROR:
+            if outcome is CallStatus.OK:
+                outcome = CallStatus.ERROR  # the body ended, but not as a complete reply
+            elif outcome is CallStatus.CANCELLED and partial.error is not None:
+                outcome = CallStatus.ERROR  # the provider sent an error; SDKs then close the response
         if exception is not None and outcome is CallStatus.OK:
             outcome = CallStatus.ERROR
         self._flow._submit(self, partial, outcome, exception, end_ns)
@@ -534,6 +555,8 @@ class Flow:
         price_overrides: Per-model prices that win over the table.
         inject_stream_usage: Ask streamed requests to report usage (a bool, or a predicate on the URL to
             turn it off for servers that reject ``stream_options``).
+        propagate_trace_context: Send a W3C ``traceparent`` header naming the call's own span upstream
+            (off by default; a bool, or a predicate on the URL to turn it on for some hosts only).
         max_queue: Records buffered for subscribers before new ones are dropped (and counted).
     """
 
@@ -548,6 +571,7 @@ class Flow:
         price_table: PriceTable | None = None,
         price_overrides: Mapping[str, Any] | None = None,
         inject_stream_usage: bool | Any = True,
+        propagate_trace_context: bool | Callable[[str], bool] = False,
         max_queue: int = 10_000,
     ) -> None:
         """Create a flow; nothing starts until the first record is queued."""
@@ -559,6 +583,7 @@ class Flow:
         table = price_table or PriceTable.default()
         self.price_table = table.with_overrides(price_overrides) if price_overrides else table
         self._inject_stream_usage = inject_stream_usage
+        self._propagate_trace_context = propagate_trace_context
         self._counters = _Counters()
         self._lock = threading.Lock()
         self._dispatcher = Dispatcher(lambda: self._subscribers, max_queue=max_queue, on_error=self._contain)
@@ -739,7 +764,10 @@ class Flow:
         self._run_guardrails(request, ctx, codec, start_ns, parent)
         request, applied = self._run_policies(request, ctx)
         send, changed, injected = self._encode(codec, request, payload, body, raw_body, encoding, url)
-        return LlmCallHandle(self, codec, ctx, request, send, changed, injected, applied, start_ns, parent)
+        handle = LlmCallHandle(self, codec, ctx, request, send, changed, injected, applied, start_ns, parent)
+        if self._propagation_allowed(url):
+            handle.headers_update["traceparent"] = _traceparent(handle.trace_id, handle.span_id)
+        return handle
 
     def _run_guardrails(
         self,
@@ -798,6 +826,16 @@ class Flow:
         except Exception as exc:
             self._contain("config", exc)
             return True
+
+    def _propagation_allowed(self, url: str) -> bool:
+        setting = self._propagate_trace_context
+        if isinstance(setting, bool):
+            return setting
+        try:
+            return bool(setting(url))
+        except Exception as exc:
+            self._contain("config", exc)
+            return False  # off unless asked: a broken predicate sends nothing
 
     def _encode(
         self,
@@ -905,9 +943,9 @@ class Flow:
         self._counters.recorded += 1
         return LlmCall(
             call_id=uuid.uuid4().hex,
-            span_id=_new_span_id(),
+            span_id=handle.span_id,
             parent_id=parent.span_id if parent else None,
-            trace_id=parent.trace_id if parent else _new_trace_id(),
+            trace_id=handle.trace_id,
             codec=codec.name,
             provider=codec.provider,
             operation=handle.request.operation,

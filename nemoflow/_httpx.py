@@ -127,7 +127,7 @@ def _build(mod: ModuleType) -> tuple[type[Any], type[Any]]:
             handle = flow.start_call(method, url, request.headers, request.read(), codec=codec)
             if handle is None:
                 return self._inner.handle_request(request)
-            if handle.body_changed:
+            if handle.body_changed or handle.headers_update:
                 request = _rebuilt_request(mod, request, handle)
             try:
                 response = self._inner.handle_request(request)
@@ -180,7 +180,7 @@ def _build(mod: ModuleType) -> tuple[type[Any], type[Any]]:
             handle = flow.start_call(method, url, request.headers, await request.aread(), codec=codec)
             if handle is None:
                 return await self._inner.handle_async_request(request)
-            if handle.body_changed:
+            if handle.body_changed or handle.headers_update:
                 request = _rebuilt_request(mod, request, handle)
             try:
                 response = await self._inner.handle_async_request(request)

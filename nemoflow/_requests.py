@@ -61,8 +61,9 @@ def _body_bytes(body: object) -> bytes | None:
 def _rebuilt_request(request: requests.PreparedRequest, handle: LlmCallHandle) -> requests.PreparedRequest:
     # A copy, so a redirect (which requests rebuilds from the original) runs the flow on the app's bytes.
     sent = request.copy()
-    sent.body = handle.body
-    sent.headers.pop("Transfer-Encoding", None)
+    if handle.body_changed:  # else the application's own body goes out as it was
+        sent.body = handle.body
+        sent.headers.pop("Transfer-Encoding", None)
     for name, value in handle.headers_update.items():
         sent.headers[name] = value
     return sent
@@ -297,7 +298,7 @@ class NemoflowAdapter(HTTPAdapter):
         handle = flow.start_call(method, url, request.headers, body, codec=codec)
         if handle is None:
             return super().send(request, stream, timeout, verify, cert, proxies)
-        sent = _rebuilt_request(request, handle) if handle.body_changed else request
+        sent = _rebuilt_request(request, handle) if handle.body_changed or handle.headers_update else request
         try:
             # HTTPAdapter always leaves the body on the connection (urllib3 preload_content=False).
             response = super().send(sent, True, timeout, verify, cert, proxies)

@@ -461,6 +461,70 @@ def test_calls_under_an_application_span_keep_its_otel_context(flow: Flow, colle
     assert collector.calls[0].otel_context is not None and collector.calls[1].otel_context is None
 
 
+INTERNAL_URL = "http://llm.internal:8000/v1/chat/completions"
+
+
+def parse_traceparent(value: str) -> tuple[int, int]:
+    version, trace_hex, span_hex, flags = value.split("-")
+    assert (version, flags, len(trace_hex), len(span_hex)) == ("00", "01", 32, 16)
+    return int(trace_hex, 16), int(span_hex, 16)
+
+
+def test_no_traceparent_is_sent_by_default(flow: Flow) -> None:
+    handle = flow.start_call("POST", INTERNAL_URL, {}, body())
+    assert handle is not None and "traceparent" not in handle.headers_update
+    assert handle.headers_update == {} and not handle.body_changed
+    handle.finish()
+
+
+def test_traceparent_goes_only_to_hosts_the_predicate_accepts(collector: Collector) -> None:
+    flow = Flow(subscribers=[collector], propagate_trace_context=lambda url: "internal" in url)
+    try:
+        with flow.scope("agent") as scope:
+            internal = flow.start_call("POST", INTERNAL_URL, {}, body())
+            public = flow.start_call("POST", CHAT_URL, {}, body())
+        assert internal is not None and public is not None
+        assert "traceparent" not in public.headers_update
+        trace_id, span_id = parse_traceparent(internal.headers_update["traceparent"])
+        assert (trace_id, span_id) == (internal.trace_id, internal.span_id)
+        for handle in (internal, public):
+            handle.finish()
+        assert flow.flush(5)
+    finally:
+        flow.shutdown()
+    record = next(call for call in collector.calls if "internal" in call.url)
+    assert (record.trace_id, record.span_id) == (trace_id, span_id)
+    assert record.parent_id == scope.span_id and record.trace_id == collector.started[0].trace_id
+
+
+def test_a_broken_propagation_predicate_sends_nothing_and_is_counted(collector: Collector) -> None:
+    def broken(url: str) -> bool:
+        raise RuntimeError("bad predicate")
+
+    flow = Flow(subscribers=[collector], propagate_trace_context=broken)
+    try:
+        handle = flow.start_call("POST", INTERNAL_URL, {}, body())
+        assert handle is not None and "traceparent" not in handle.headers_update
+        handle.finish()
+        assert flow.stats().errors.get("config") == 1
+    finally:
+        flow.shutdown()
+
+
+def test_roots_under_an_application_span_join_its_trace(flow: Flow, collector: Collector) -> None:
+    tracer = TracerProvider().get_tracer("app")
+    with tracer.start_as_current_span("request-handler") as app_span:
+        app_trace = app_span.get_span_context().trace_id
+        run_plain(flow)
+        with flow.scope("agent"):
+            run_plain(flow)
+    run_plain(flow)
+    assert flow.flush(5)
+    unscoped, scoped, outside = collector.calls
+    assert unscoped.trace_id == app_trace == scoped.trace_id == collector.started[0].trace_id
+    assert outside.trace_id != app_trace
+
+
 # ----------------------------------------------------------------------------------------- delivery
 
 
@@ -654,3 +718,23 @@ def test_chunks_after_finish_are_ignored(flow: Flow, collector: Collector) -> No
     handle.stream_chunk(sse(chunk(" two"), done=False)[0])
     assert flow.flush(5)
     assert collector.calls[0].response is not None and collector.calls[0].response.text == "one"
+
+
+def test_a_truncated_stream_the_app_closed_is_cancelled_but_a_provider_error_is_an_error(
+    flow: Flow, collector: Collector
+) -> None:
+    responses_url = "https://api.openai.com/v1/responses"
+    cut = flow.start_call(
+        "POST", responses_url, {}, orjson.dumps({"model": "m", "input": "hi", "stream": True})
+    )
+    assert cut is not None
+    cut.response_started(200, {"content-type": "text/event-stream"})
+    cut.stream_chunk(b'data: {"type":"response.output_text.delta","delta":"Hel"}\n\n')
+    cut.finish(CallStatus.CANCELLED)  # no terminal event yet: the app closed the stream
+    failed = flow.start_call("POST", CHAT_URL, {}, body(stream=True))
+    assert failed is not None
+    failed.response_started(200, {"content-type": "text/event-stream"})
+    failed.stream_chunk(b'data: {"error": {"message": "overloaded", "type": "server_error"}}\n\n')
+    failed.finish(CallStatus.CANCELLED)  # the SDK raised on the error event and closed
+    assert flow.flush(5)
+    assert [c.status for c in collector.calls] == [CallStatus.CANCELLED, CallStatus.ERROR]

@@ -130,6 +130,35 @@ def test_unchanged_request_bytes_are_identical(mod: Any, flow: Flow, collector: 
     assert flow.flush(5) and collector.calls[0].usage.prompt_tokens == 7
 
 
+def test_a_traceparent_alone_keeps_the_original_bytes(mod: Any, collector: Collector) -> None:
+    flow = Flow(subscribers=[collector], propagate_trace_context=lambda url: "internal" in url)
+    raw = b'{"model": "gpt-4o-mini",  "messages": [{"role": "user", "content": "hi"}]}'  # odd spacing kept
+    upstream = Upstream(
+        mod, [orjson.dumps({"id": "x", "choices": [], "usage": USAGE})], content_type="application/json"
+    )
+    internal = "http://llm.internal:8000/v1/chat/completions"
+    try:
+        with mod.Client(transport=flow.transport(mod.MockTransport(upstream.handler))) as client:
+            for url in (internal, CHAT_URL):
+                client.post(url, content=raw, headers={"content-type": "application/json"}).read()
+        assert flow.flush(5)
+    finally:
+        flow.shutdown()
+    to_internal, to_public = upstream.sent
+    assert to_internal["body"] == raw == to_public["body"]
+    assert to_internal["headers"]["content-length"] == str(len(raw))
+    assert "traceparent" not in to_public["headers"]
+    record = next(call for call in collector.calls if "internal" in call.url)
+    assert to_internal["headers"]["traceparent"] == f"00-{record.trace_id:032x}-{record.span_id:016x}-01"
+
+
+def test_no_traceparent_by_default(mod: Any, flow: Flow) -> None:
+    upstream = Upstream(mod, [orjson.dumps({"id": "x", "choices": []})], content_type="application/json")
+    with mod.Client(transport=flow.transport(mod.MockTransport(upstream.handler))) as client:
+        client.post(CHAT_URL, content=orjson.dumps(REQUEST)).read()
+    assert "traceparent" not in upstream.sent[0]["headers"]
+
+
 def test_stream_is_teed_and_injected_usage_stripped(mod: Any, flow: Flow, collector: Collector) -> None:
     flow.policies = (nemoflow.cap_max_tokens(50),)
     upstream = Upstream(mod, STREAM)

@@ -750,3 +750,50 @@ def test_a_scope_opened_before_the_exporter_sees_it_is_not_required(spans: Spans
     # A record whose parent the exporter never saw still exports, as a root.
     spans.exporter.on_call(make_call(parent_id=0xDEAD, otel_context=Context()))
     assert spans.one("chat gpt-4o").parent is None
+
+
+# ----------------------------------------------------------------------------------------- propagated ids
+
+
+def _propagating_call(flow: Flow) -> str:
+    """One OpenAI chat call through ``flow``; returns the ``traceparent`` it would send upstream."""
+    request = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Where?"}]}
+    handle = flow.start_call("POST", CHAT_URL, {}, orjson.dumps(request), codec=OpenAIChatCodec())
+    assert handle is not None
+    handle.response_started(200, {"content-type": "application/json"})
+    handle.response_body(orjson.dumps({"id": "c", "model": "gpt-4o-mini", "choices": []}))
+    handle.finish()
+    return handle.headers_update["traceparent"]
+
+
+def test_the_propagated_traceparent_names_the_exported_spans(spans: Spans) -> None:
+    flow = Flow(subscribers=[spans.exporter], propagate_trace_context=True)
+    try:
+        with flow.scope("plan-trip", kind="AGENT") as scope:
+            header = _propagating_call(flow)
+        assert flow.flush(5.0)
+    finally:
+        flow.shutdown()
+    finished = spans.all()
+    [agent] = [span for span in finished if span.name == "invoke_agent plan-trip"]
+    [call] = [span for span in finished if span is not agent]
+    assert agent.context is not None and call.context is not None and call.parent is not None
+    assert agent.context.span_id == scope.span_id
+    assert header == f"00-{call.context.trace_id:032x}-{call.context.span_id:016x}-01"
+    assert call.parent.span_id == agent.context.span_id and call.context.trace_id == agent.context.trace_id
+
+
+def test_a_call_under_an_application_span_propagates_the_application_trace(spans: Spans) -> None:
+    flow = Flow(subscribers=[spans.exporter], propagate_trace_context=True)
+    app_tracer = TracerProvider().get_tracer("app")
+    try:
+        with app_tracer.start_as_current_span("request-handler") as app_span:
+            header = _propagating_call(flow)
+        assert flow.flush(5.0)
+    finally:
+        flow.shutdown()
+    app = app_span.get_span_context()
+    [call] = spans.all()
+    assert call.context is not None and call.parent is not None
+    assert call.context.trace_id == app.trace_id and call.parent.span_id == app.span_id
+    assert header == f"00-{app.trace_id:032x}-{call.context.span_id:016x}-01"

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import orjson
 import pytest
 from openinference.semconv.trace import (
     EmbeddingAttributes,
@@ -23,6 +24,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 
 from nemoflow._cost import Cost
+from nemoflow._flow import Flow
 from nemoflow._model import (
     AnnotatedLlmError,
     AnnotatedLlmRequest,
@@ -41,6 +43,7 @@ from nemoflow._model import (
     Usage,
 )
 from nemoflow._records import CallStatus, LlmCall, ScopeRecord
+from nemoflow_codec_openai import OpenAIChatCodec
 from nemoflow_exporter_openinference import (
     EVICTED_ATTRIBUTE,
     REDACTED_VALUE,
@@ -58,6 +61,7 @@ PART_TYPE = MessageContentAttributes.MESSAGE_CONTENT_TYPE
 PART_TEXT = MessageContentAttributes.MESSAGE_CONTENT_TEXT
 IMAGE_URL = f"{MessageContentAttributes.MESSAGE_CONTENT_IMAGE}.image.url"
 T0 = 1_700_000_000_000_000_000
+CHAT_URL = "https://api.openai.com/v1/chat/completions"
 
 SMALL_PNG = "data:image/png;base64," + "iVBORw0KGgo" * 10
 BIG_PNG = "data:image/png;base64," + "A" * 40_000
@@ -884,3 +888,50 @@ def test_user_values_that_are_not_json_are_recorded_by_repr(sink: SpanSink) -> N
     assert json.loads(str(a[SpanAttributes.TOOL_PARAMETERS])) == {"when": "<opaque>"}
     assert json.loads(str(a[SpanAttributes.OUTPUT_VALUE])) == "<opaque>"
     assert a["obj"] == '"<opaque>"' and list(a["tags"]) == ["a", "b"]
+
+
+# ----------------------------------------------------------------------------------------- propagated ids
+
+
+def _propagating_call(flow: Flow) -> str:
+    """One OpenAI chat call through ``flow``; returns the ``traceparent`` it would send upstream."""
+    request = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Where?"}]}
+    handle = flow.start_call("POST", CHAT_URL, {}, orjson.dumps(request), codec=OpenAIChatCodec())
+    assert handle is not None
+    handle.response_started(200, {"content-type": "application/json"})
+    handle.response_body(orjson.dumps({"id": "c", "model": "gpt-4o-mini", "choices": []}))
+    handle.finish()
+    return handle.headers_update["traceparent"]
+
+
+def test_the_propagated_traceparent_names_the_exported_spans(sink: SpanSink) -> None:
+    flow = Flow(subscribers=[OpenInferenceExporter(sink.provider)], propagate_trace_context=True)
+    try:
+        with flow.scope("plan-trip", kind="AGENT") as scope:
+            header = _propagating_call(flow)
+        assert flow.flush(5.0)
+    finally:
+        flow.shutdown()
+    finished = list(sink.exporter.get_finished_spans())
+    [agent] = [span for span in finished if span.name == "plan-trip"]
+    [call] = [span for span in finished if span is not agent]
+    assert agent.context is not None and call.context is not None and call.parent is not None
+    assert agent.context.span_id == scope.span_id
+    assert header == f"00-{call.context.trace_id:032x}-{call.context.span_id:016x}-01"
+    assert call.parent.span_id == agent.context.span_id and call.context.trace_id == agent.context.trace_id
+
+
+def test_a_call_under_an_application_span_propagates_the_application_trace(sink: SpanSink) -> None:
+    flow = Flow(subscribers=[OpenInferenceExporter(sink.provider)], propagate_trace_context=True)
+    app_tracer = TracerProvider().get_tracer("app")
+    try:
+        with app_tracer.start_as_current_span("request-handler") as app_span:
+            header = _propagating_call(flow)
+        assert flow.flush(5.0)
+    finally:
+        flow.shutdown()
+    app = app_span.get_span_context()
+    [call] = list(sink.exporter.get_finished_spans())
+    assert call.context is not None and call.parent is not None
+    assert call.context.trace_id == app.trace_id and call.parent.span_id == app.span_id
+    assert header == f"00-{app.trace_id:032x}-{call.context.span_id:016x}-01"

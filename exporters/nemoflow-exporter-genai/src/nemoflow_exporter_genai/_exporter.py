@@ -27,6 +27,7 @@ from opentelemetry.trace import (
 )
 
 from nemoflow._model import ErrorKind
+from nemoflow._otel_ids import next_ids, use_record_ids
 from nemoflow._records import CallStatus, LlmCall, ScopeRecord, Subscriber
 
 from . import _attributes as keys
@@ -147,6 +148,7 @@ class GenAIExporter(Subscriber):
             self._owns_provider = False
         self._provider = tracer_provider
         self._tracer = tracer_provider.get_tracer("nemoflow_exporter_genai", _VERSION, schema_url=SCHEMA_URL)
+        use_record_ids(self._tracer)  # spans get the ids nemoflow gave the records (and sent upstream)
         self._meter_provider = meter_provider
         self._metrics = (
             GenAIMetrics(meter_provider, version=_VERSION, schema_url=SCHEMA_URL)
@@ -192,13 +194,14 @@ class GenAIExporter(Subscriber):
     # ----------------------------------------------------------------------------------------- records
 
     def _start_scope_span(self, scope: ScopeRecord) -> Span:
-        return self._tracer.start_span(
-            keys.scope_span_name(scope),
-            context=self._parent_context(scope.parent_id, scope.otel_context),
-            kind=SpanKind.INTERNAL,
-            attributes=keys.scope_attributes(scope, capture_content=self.capture_content),
-            start_time=scope.start_time_ns,
-        )
+        with next_ids(scope.span_id, scope.trace_id):
+            return self._tracer.start_span(
+                keys.scope_span_name(scope),
+                context=self._parent_context(scope.parent_id, scope.otel_context),
+                kind=SpanKind.INTERNAL,
+                attributes=keys.scope_attributes(scope, capture_content=self.capture_content),
+                start_time=scope.start_time_ns,
+            )
 
     def on_scope_start(self, scope: ScopeRecord) -> None:
         """Open the scope's span, so children recorded before it ends nest under it."""
@@ -234,13 +237,14 @@ class GenAIExporter(Subscriber):
         attributes = keys.call_attributes(call, error_type=error_type)
         if self.capture_content:
             attributes.update(keys.content_attributes(call))
-        span = self._tracer.start_span(
-            keys.call_span_name(call),
-            context=self._parent_context(call.parent_id, call.otel_context),
-            kind=SpanKind.CLIENT,
-            attributes=attributes,
-            start_time=call.start_time_ns,
-        )
+        with next_ids(call.span_id, call.trace_id):
+            span = self._tracer.start_span(
+                keys.call_span_name(call),
+                context=self._parent_context(call.parent_id, call.otel_context),
+                kind=SpanKind.CLIENT,
+                attributes=attributes,
+                start_time=call.start_time_ns,
+            )
         if error_type is not None:
             span.set_status(Status(StatusCode.ERROR, _error_description(call)))
         span.end(end_time=call.end_time_ns)

@@ -14,6 +14,7 @@ from opentelemetry.semconv.attributes.exception_attributes import EXCEPTION_MESS
 from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
+from nemoflow._otel_ids import next_ids, use_record_ids
 from nemoflow._records import CallStatus, LlmCall, ScopeRecord, Subscriber
 from nemoflow_exporter_openinference._attributes import (
     call_attributes,
@@ -128,6 +129,7 @@ class OpenInferenceExporter(Subscriber):
             )
         self._provider = tracer_provider
         self._tracer = tracer_provider.get_tracer(_TRACER_NAME, _TRACER_VERSION)
+        use_record_ids(self._tracer)  # spans get the ids nemoflow gave the records (and sent upstream)
         self._max_open = max_open_spans
         self._lock = threading.Lock()
         self._open: OrderedDict[int, Span] = OrderedDict()
@@ -188,13 +190,14 @@ class OpenInferenceExporter(Subscriber):
             )
 
     def _start_scope_span(self, scope: ScopeRecord) -> Span:
-        return self._tracer.start_span(
-            scope.name,
-            context=self._parent_context(scope.parent_id, scope.otel_context),
-            kind=SpanKind.INTERNAL,
-            attributes=scope_start_attributes(scope, self.config),
-            start_time=scope.start_time_ns,
-        )
+        with next_ids(scope.span_id, scope.trace_id):
+            return self._tracer.start_span(
+                scope.name,
+                context=self._parent_context(scope.parent_id, scope.otel_context),
+                kind=SpanKind.INTERNAL,
+                attributes=scope_start_attributes(scope, self.config),
+                start_time=scope.start_time_ns,
+            )
 
     # ------------------------------------------------------------------------------------------- records
 
@@ -233,13 +236,14 @@ class OpenInferenceExporter(Subscriber):
             if self._shut_down:
                 return
             context = self._parent_context(call.parent_id, call.otel_context)
-        span = self._tracer.start_span(
-            call_span_name(call),
-            context=context,
-            kind=SpanKind.CLIENT,
-            attributes=call_attributes(call, self.config),
-            start_time=call.start_time_ns,
-        )
+        with next_ids(call.span_id, call.trace_id):
+            span = self._tracer.start_span(
+                call_span_name(call),
+                context=context,
+                kind=SpanKind.CLIENT,
+                attributes=call_attributes(call, self.config),
+                start_time=call.start_time_ns,
+            )
         if call.first_token_time_ns is not None:
             span.add_event(_FIRST_TOKEN_EVENT, timestamp=call.first_token_time_ns)
         failure = _call_failure(call)
