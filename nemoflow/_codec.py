@@ -45,6 +45,9 @@ class StreamDecoder(Protocol):
     ``feed`` is called with each event's ``data`` (and its ``event`` name, for providers that type their
     events); ``finish`` is called once at the end, also when the stream stopped early, and returns what was
     assembled. A malformed event raises :class:`~nemoflow.CodecError`; the decoder stays usable.
+
+    A decoder MAY also offer a ``has_content`` property (True once generated text, reasoning or a tool
+    call has arrived); the runtime uses it to time the first token, else it counts the first event.
     """
 
     def feed(self, data: str | bytes, event: str | None = None) -> None:

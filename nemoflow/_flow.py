@@ -289,6 +289,15 @@ def _compress(body: bytes, encoding: str | None) -> bytes:
     return body
 
 
+def _has_content(decoder: Any) -> bool:
+    """Whether the decoder has seen generated output; decoders without ``has_content`` count any event."""
+    try:
+        probe = getattr(decoder, "has_content", None)
+    except Exception:  # a broken probe must not break the record: fall back to "an event arrived"
+        return True
+    return True if probe is None else bool(probe)
+
+
 def _decompressor_for(encoding: str | None) -> Any:
     """An incremental decoder for a response ``Content-Encoding``, or ``None`` for plain bodies."""
     value = (encoding or "").strip().lower()
@@ -463,12 +472,12 @@ class LlmCallHandle:
                 self._error_body = (status, headers, so_far + chunk)
             return
         if self._bytes_decoder is not None and not self._stream_failed:
-            if self._first_token_ns is None:
-                self._first_token_ns = time.time_ns()
             try:
                 self._bytes_decoder.feed(chunk)
             except Exception as exc:  # one bad frame must not end the record
                 self._flow._contain("stream", exc)
+            if self._first_token_ns is None and _has_content(self._bytes_decoder):
+                self._first_token_ns = time.time_ns()
             return
         if self._stream_failed or self._sse is None or self._decoder is None:
             if self._sse is None and not self._stream_failed:
@@ -482,13 +491,13 @@ class LlmCallHandle:
             self._stream_failed = True
             self._flow._contain("stream", exc)
             return
-        if events and self._first_token_ns is None:
-            self._first_token_ns = time.time_ns()
         for event in events:
             try:
                 self._decoder.feed(event.data, event.event)
             except Exception as exc:  # one bad event must not end the record
                 self._flow._contain("stream", exc)
+        if events and self._first_token_ns is None and _has_content(self._decoder):
+            self._first_token_ns = time.time_ns()
 
     def finish(
         self, status: CallStatus | str = CallStatus.OK, exception: BaseException | None = None

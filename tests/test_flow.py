@@ -738,3 +738,44 @@ def test_a_truncated_stream_the_app_closed_is_cancelled_but_a_provider_error_is_
     failed.finish(CallStatus.CANCELLED)  # the SDK raised on the error event and closed
     assert flow.flush(5)
     assert [c.status for c in collector.calls] == [CallStatus.CANCELLED, CallStatus.ERROR]
+
+
+def _first_token(handle: nemoflow.LlmCallHandle) -> int | None:
+    return handle._first_token_ns
+
+
+def _event(name: str, data: dict[str, Any]) -> bytes:
+    return f"event: {name}\ndata: ".encode() + orjson.dumps(data) + b"\n\n"
+
+
+def test_time_to_first_token_waits_for_generated_content(flow: Flow, collector: Collector) -> None:
+    anthropic_url = "https://api.anthropic.com/v1/messages"
+    request = {"model": "claude-haiku-4-5", "max_tokens": 50, "stream": True, "messages": []}
+    handle = flow.start_call("POST", anthropic_url, {}, orjson.dumps(request))
+    assert handle is not None
+    handle.response_started(200, {"content-type": "text/event-stream"})
+    message: dict[str, Any] = {"id": "m", "type": "message", "role": "assistant", "model": "m", "content": []}
+    message["usage"] = {"input_tokens": 5, "output_tokens": 1}
+    handle.stream_chunk(
+        _event("message_start", {"type": "message_start", "message": message})
+        + _event(
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        )
+    )
+    assert _first_token(handle) is None  # the envelope events are not a token
+    delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hi"}}
+    handle.stream_chunk(_event("content_block_delta", delta))
+    assert _first_token(handle) is not None
+    chat = flow.start_call("POST", CHAT_URL, {}, body(stream=True))
+    assert chat is not None
+    chat.response_started(200, {"content-type": "text/event-stream"})
+    role_only = {
+        "id": "c",
+        "object": "chat.completion.chunk",
+        "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}],
+    }
+    chat.stream_chunk(b"data: " + orjson.dumps(role_only) + b"\n\n")
+    assert _first_token(chat) is None
+    chat.stream_chunk(sse(chunk("Hi"), done=False)[0])
+    assert _first_token(chat) is not None

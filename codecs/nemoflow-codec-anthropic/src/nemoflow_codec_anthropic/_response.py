@@ -317,6 +317,14 @@ class MessagesStreamDecoder:
         self._extra: dict[str, Any] = {}
         self._error: AnnotatedLlmError | None = None
 
+    @property
+    def has_content(self) -> bool:
+        """Whether generated output (text, thinking, a tool call) has arrived: time to first token."""
+        return any(
+            any(block.text) or any(block.fragments) or block.type in ("tool_use", "server_tool_use")
+            for block in self._blocks.values()
+        )
+
     def feed(self, data: str | bytes, event: str | None = None) -> None:
         """Take one SSE event's data (and its ``event:`` name)."""
         try:

@@ -306,6 +306,14 @@ class ConverseStreamDecoder:
         self._error: AnnotatedLlmError | None = None
         self._seen = False
 
+    @property
+    def has_content(self) -> bool:
+        """Whether generated output (text, reasoning, a tool call) has arrived: time to first token."""
+        return any(
+            any(block.text) or any(block.reasoning) or bool(block.tool_name) or any(block.fragments)
+            for block in self._blocks.values()
+        )
+
     def feed(self, data: str | bytes, event: str | None = None) -> None:
         """Take one event's payload (JSON) and name."""
         try:
@@ -474,6 +482,11 @@ class ConverseByteStreamDecoder:
     def __init__(self, model: str | None = None, *, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
         self._frames = EventStreamDecoder(max_frame_bytes=max_frame_bytes)
         self._events = ConverseStreamDecoder(model)
+
+    @property
+    def has_content(self) -> bool:
+        """Whether generated output has arrived (time to first token)."""
+        return self._events.has_content
 
     def feed(self, data: bytes) -> None:
         """Take the next bytes of the body."""

@@ -343,6 +343,14 @@ class GeminiStreamDecoder:
         self._error: AnnotatedLlmError | None = None
         self._extra: dict[str, Any] = {}
 
+    @property
+    def has_content(self) -> bool:
+        """Whether generated output (text, thoughts, a function call) has arrived: time to first token."""
+        return any(
+            any(candidate.text) or any(candidate.reasoning) or bool(candidate.calls)
+            for candidate in self._candidates.values()
+        )
+
     def feed(self, data: str | bytes, event: str | None = None) -> None:
         """Take one SSE event's data: a ``GenerateContentResponse`` object (or an array of them)."""
         try:

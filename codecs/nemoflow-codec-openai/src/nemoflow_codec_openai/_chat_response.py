@@ -395,6 +395,17 @@ class ChatStreamDecoder:
         self._extra: dict[str, Any] = {}
         self._done = False
 
+    @property
+    def has_content(self) -> bool:
+        """Whether generated output (text, reasoning, refusal, tool call) has arrived (first token)."""
+        return any(
+            any(builder.text)
+            or any(builder.reasoning)
+            or any(builder.refusal)
+            or any(tool.name or any(tool.fragments) for tool in builder.tools.values())
+            for builder in self._choices.values()
+        )
+
     def feed(self, data: str | bytes, event: str | None = None) -> None:
         """Take one SSE event's data (a chunk object, or ``[DONE]``)."""
         if data == "[DONE]" or data == b"[DONE]":

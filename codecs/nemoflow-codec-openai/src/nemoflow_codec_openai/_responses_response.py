@@ -453,6 +453,20 @@ class ResponsesStreamDecoder:
         self._usage: Usage | None = None
         self._error: AnnotatedLlmError | None = None
 
+    @property
+    def has_content(self) -> bool:
+        """Whether generated output (text, reasoning, a refusal, a call) has arrived: time to first token."""
+        if self._terminal is not None:
+            return True
+        return any(
+            any(item.arguments)
+            or any(any(parts) for parts in item.texts.values())
+            or any(any(parts) for parts in item.reasoning.values())
+            or any(any(parts) for parts in item.summary.values())
+            or any(any(parts) for parts in item.refusals.values())
+            for item in self._items
+        )
+
     def feed(self, data: str | bytes, event: str | None = None) -> None:
         """Take one SSE event's data (its JSON carries the event ``type``; ``event`` is the fallback)."""
         if data in ("[DONE]", b"[DONE]"):
