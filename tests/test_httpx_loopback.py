@@ -157,3 +157,34 @@ def test_client_timeout_mid_stream_is_an_error_record(
     (call,) = collector.calls
     assert call.status is CallStatus.ERROR and call.exception is not None and "Timeout" in call.exception
     assert call.response is not None and call.response.text == "Hel"
+
+
+def test_cancelling_the_task_mid_stream_cancels_the_record(
+    mod: Any, upstream: UpstreamServer, flow: Flow, collector: Collector
+) -> None:
+    import asyncio
+
+    gate = Gate(timeout=5.0)
+    upstream.app.enqueue(Canned.sse(STREAM, gates={1: gate}))
+
+    async def main() -> None:
+        first_seen = asyncio.Event()
+
+        async def consume() -> None:
+            async with mod.AsyncClient(transport=flow.transport(mod.AsyncHTTPTransport())) as client:
+                async with client.stream("POST", upstream.url(CHAT_PATH), json=REQUEST) as response:
+                    async for _ in response.aiter_raw():
+                        first_seen.set()  # then wait for more while the server holds the rest
+
+        task = asyncio.create_task(consume())
+        await asyncio.wait_for(first_seen.wait(), 5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    gate.open()
+    assert flow.flush(5)
+    (call,) = collector.calls
+    assert call.status is CallStatus.CANCELLED
+    assert call.response is not None and call.response.text == "Hel"
