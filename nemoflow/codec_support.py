@@ -11,7 +11,7 @@ import json
 import math
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ParamSpec, TypeVar
 
 import orjson
@@ -30,6 +30,8 @@ __all__ = [
     "dump_json",
     "encode_boundary",
     "error_body_text",
+    "expect_array",
+    "expect_object",
     "is_pristine",
     "json_equal",
     "json_path",
@@ -151,6 +153,20 @@ def apply_extra(out: dict[str, Any], new_extra: Mapping[str, Any], old_extra: Ma
 
 def _type_error(what: str, value: Any, path: str, codec: str | None) -> DecodeError:
     return DecodeError(f"expected {what}, got {type(value).__name__}", path=path, codec=codec)
+
+
+def expect_object(value: Any, path: str, what: str, codec: str | None = None) -> Mapping[str, Any]:
+    """``value`` if it is a JSON object, else a :class:`DecodeError` naming ``what`` at ``path``."""
+    if type(value) is dict or isinstance(value, Mapping):
+        return value
+    raise DecodeError(f"{what} must be a JSON object, got {type(value).__name__}", path=path, codec=codec)
+
+
+def expect_array(value: Any, path: str, what: str, codec: str | None = None) -> Sequence[Any]:
+    """``value`` if it is a JSON array, else a :class:`DecodeError` naming ``what`` at ``path``."""
+    if type(value) is list or isinstance(value, list | tuple):
+        return value
+    raise DecodeError(f"{what} must be a JSON array, got {type(value).__name__}", path=path, codec=codec)
 
 
 def optional_str(value: Any, path: str, codec: str | None = None) -> str | None:

@@ -62,6 +62,8 @@ from nemoflow.codec_support import (
     apply_extra,
     constructor,
     encode_boundary,
+    expect_array,
+    expect_object,
     is_pristine,
     json_equal,
     mark_pristine,
@@ -113,17 +115,11 @@ _new_params = constructor(GenerationParams, pristine=False)
 
 
 def expect_mapping(value: Any, path: str, what: str) -> Mapping[str, Any]:
-    """``value`` if it is a JSON object, else a :class:`DecodeError` at ``path``."""
-    if type(value) is dict or isinstance(value, Mapping):
-        return value
-    raise DecodeError(f"{what} must be a JSON object, got {type(value).__name__}", path=path, codec=CODEC)
+    return expect_object(value, path, what, CODEC)
 
 
 def expect_list(value: Any, path: str, what: str) -> Sequence[Any]:
-    """``value`` if it is a JSON array, else a :class:`DecodeError` at ``path``."""
-    if type(value) is list or isinstance(value, list | tuple):
-        return value
-    raise DecodeError(f"{what} must be a JSON array, got {type(value).__name__}", path=path, codec=CODEC)
+    return expect_array(value, path, what, CODEC)
 
 
 def _source_type(source: Mapping[str, Any], path: str) -> str | None:

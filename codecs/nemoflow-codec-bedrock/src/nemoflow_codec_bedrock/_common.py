@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from nemoflow import DecodeError
+from nemoflow.codec_support import expect_array, expect_object
 
 CODEC = "bedrock-converse"
 
@@ -59,17 +60,11 @@ VIDEO_FORMATS = _reverse(VIDEO_MEDIA_TYPES)
 
 
 def expect_mapping(value: Any, path: str, what: str) -> Mapping[str, Any]:
-    """``value`` if it is a JSON object, else a :class:`DecodeError` at ``path``."""
-    if type(value) is dict or isinstance(value, Mapping):
-        return value
-    raise DecodeError(f"{what} must be a JSON object, got {type(value).__name__}", path=path, codec=CODEC)
+    return expect_object(value, path, what, CODEC)
 
 
 def expect_list(value: Any, path: str, what: str) -> Sequence[Any]:
-    """``value`` if it is a JSON array, else a :class:`DecodeError` at ``path``."""
-    if type(value) is list or isinstance(value, list | tuple):
-        return value
-    raise DecodeError(f"{what} must be a JSON array, got {type(value).__name__}", path=path, codec=CODEC)
+    return expect_array(value, path, what, CODEC)
 
 
 def expect_str(value: Any, path: str, what: str) -> str:

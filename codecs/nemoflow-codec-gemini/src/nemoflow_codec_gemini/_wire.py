@@ -14,8 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from nemoflow import DecodeError
-from nemoflow.codec_support import split_known
+from nemoflow.codec_support import expect_array, expect_object, split_known
 
 CODEC: Final = "gemini-generate-content"
 EMPTY: Final[Mapping[str, Any]] = split_known({}, frozenset())
@@ -124,17 +123,11 @@ def keys_of(raw: Mapping[str, Any], name: str) -> tuple[str, ...]:
 
 
 def expect_mapping(value: Any, path: str, what: str) -> Mapping[str, Any]:
-    """``value`` if it is a JSON object, else a :class:`DecodeError` at ``path``."""
-    if isinstance(value, Mapping):
-        return value
-    raise DecodeError(f"{what} must be a JSON object, got {type(value).__name__}", path=path, codec=CODEC)
+    return expect_object(value, path, what, CODEC)
 
 
 def expect_list(value: Any, path: str, what: str) -> Sequence[Any]:
-    """``value`` if it is a JSON array, else a :class:`DecodeError` at ``path``."""
-    if isinstance(value, list | tuple):
-        return value
-    raise DecodeError(f"{what} must be a JSON array, got {type(value).__name__}", path=path, codec=CODEC)
+    return expect_array(value, path, what, CODEC)
 
 
 def child_path(path: str, key: str) -> str:

@@ -36,6 +36,8 @@ from nemoflow.codec_support import (
     constructor,
     dump_json,
     encode_boundary,
+    expect_array,
+    expect_object,
     is_pristine,
     json_equal,
     mark_pristine,
@@ -77,18 +79,14 @@ _TEXT_PART_KEYS = frozenset({"type", "text"})
 
 
 def _expect_mapping(value: Any, path: str, what: str) -> Mapping[str, Any]:
-    if type(value) is dict or isinstance(value, Mapping):
-        return value
-    raise DecodeError(f"{what} must be a JSON object, got {type(value).__name__}", path=path, codec=CODEC)
+    return expect_object(value, path, what, CODEC)
 
 
 def _expect_list(value: Any, path: str, what: str) -> Sequence[Any]:
-    if type(value) is list or isinstance(value, list | tuple):
-        return value
-    raise DecodeError(f"{what} must be a JSON array, got {type(value).__name__}", path=path, codec=CODEC)
+    return expect_array(value, path, what, CODEC)
 
 
-def parse_arguments(value: Any, path: str) -> tuple[Any, str | None]:
+def parse_arguments(value: Any, path: str, codec: str = CODEC) -> tuple[Any, str | None]:
     """Tool-call arguments as ``(parsed, raw string)``; malformed JSON gives ``(None, raw)``."""
     if value is None:
         return None, None
@@ -101,7 +99,7 @@ def parse_arguments(value: Any, path: str) -> tuple[Any, str | None]:
         # Some OpenAI-compatible servers (Ollama) send the arguments as an object.
         return value, None
     raise DecodeError(
-        f"tool arguments must be a string or an object, got {type(value).__name__}", path=path, codec=CODEC
+        f"tool arguments must be a string or an object, got {type(value).__name__}", path=path, codec=codec
     )
 
 

@@ -25,8 +25,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
-import orjson
-
 from nemoflow import (
     AnnotatedLlmRequest,
     AudioPart,
@@ -51,6 +49,8 @@ from nemoflow.codec_support import (
     constructor,
     dump_json,
     encode_boundary,
+    expect_array,
+    expect_object,
     is_pristine,
     json_equal,
     mark_pristine,
@@ -63,7 +63,7 @@ from nemoflow.codec_support import (
     write_if_changed,
 )
 
-from ._chat_request import azure_deployment
+from ._chat_request import azure_deployment, parse_arguments
 
 CODEC = "openai-responses"
 
@@ -121,15 +121,11 @@ _new_params = constructor(GenerationParams, pristine=False)
 
 
 def _expect_mapping(value: Any, path: str, what: str) -> Mapping[str, Any]:
-    if type(value) is dict or isinstance(value, Mapping):
-        return value
-    raise DecodeError(f"{what} must be a JSON object, got {type(value).__name__}", path=path, codec=CODEC)
+    return expect_object(value, path, what, CODEC)
 
 
 def _expect_list(value: Any, path: str, what: str) -> Sequence[Any]:
-    if type(value) is list or isinstance(value, list | tuple):
-        return value
-    raise DecodeError(f"{what} must be a JSON array, got {type(value).__name__}", path=path, codec=CODEC)
+    return expect_array(value, path, what, CODEC)
 
 
 def _str_or_none(value: Any, path: str) -> str | None:
@@ -137,22 +133,6 @@ def _str_or_none(value: Any, path: str) -> str | None:
     if value is None or isinstance(value, str):
         return value
     return optional_str(value, path, CODEC)
-
-
-def parse_arguments(value: Any, path: str) -> tuple[Any, str | None]:
-    """Function-call arguments as ``(parsed, raw string)``; malformed JSON gives ``(None, raw)``."""
-    if value is None:
-        return None, None
-    if isinstance(value, str):
-        try:
-            return orjson.loads(value), value
-        except orjson.JSONDecodeError:
-            return None, value
-    if isinstance(value, Mapping):  # a few compatible servers send the arguments as an object
-        return value, None
-    raise DecodeError(
-        f"arguments must be a string or an object, got {type(value).__name__}", path=path, codec=CODEC
-    )
 
 
 def media_type_of_data_url(url: str | None) -> str | None:
@@ -245,7 +225,7 @@ def decode_call_item(item: Mapping[str, Any], kind: str, path: str) -> ToolCall:
         name = _str_or_none(name, f"{path}.name") or ""
     call_id = _str_or_none(item.get("call_id"), f"{path}.call_id")
     if kind == "function_call":
-        arguments, arguments_raw = parse_arguments(item.get("arguments"), f"{path}.arguments")
+        arguments, arguments_raw = parse_arguments(item.get("arguments"), f"{path}.arguments", CODEC)
         return _new_tool_call(
             call_id, name, arguments, arguments_raw, "function", split_known(item, _FUNCTION_CALL_KEYS), item
         )

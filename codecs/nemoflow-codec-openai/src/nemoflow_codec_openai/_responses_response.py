@@ -32,9 +32,10 @@ from nemoflow import (
 )
 from nemoflow.codec_support import optional_int, optional_str, split_known
 
+from ._chat_request import parse_arguments
 from ._chat_response import decode_error as chat_decode_error
 from ._chat_response import error_from_object, split_think
-from ._responses_request import CALL_ITEM_TYPES, parse_arguments
+from ._responses_request import CALL_ITEM_TYPES
 
 CODEC = "openai-responses"
 
@@ -209,7 +210,7 @@ def _call_item(item: Mapping[str, Any], kind: str, path: str, into: _Output) -> 
         return  # a call without a name cannot be acted on
     call_id = _text_field(item, "call_id", path)
     if kind == "function_call":
-        arguments, arguments_raw = parse_arguments(item.get("arguments"), f"{path}.arguments")
+        arguments, arguments_raw = parse_arguments(item.get("arguments"), f"{path}.arguments", CODEC)
         extra = split_known(item, _FUNCTION_CALL_KEYS)
     else:
         arguments, arguments_raw = None, _text_field(item, "input", path)
