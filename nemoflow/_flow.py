@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import contextvars
 import gzip
+import json
 import logging
 import random
+import re
 import threading
 import time
 import uuid
@@ -296,6 +298,15 @@ def _has_content(decoder: Any) -> bool:
     except Exception:  # a broken probe must not break the record: fall back to "an event arrived"
         return True
     return True if probe is None else bool(probe)
+
+
+# An integer literal of 20+ digits cannot fit 64 bits (orjson would turn it into a float).
+_BIG_INTEGER = re.compile(rb"(?<![0-9.eE])-?[0-9]{20,}(?![0-9.eE])")
+
+
+def _dump_exact(value: Any) -> bytes:
+    """Compact JSON that keeps integers of any size (the standard library's, slower than orjson)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
 def _decompressor_for(encoding: str | None) -> Any:
@@ -773,6 +784,13 @@ class Flow:
         self._run_guardrails(request, ctx, codec, start_ns, parent)
         request, applied = self._run_policies(request, ctx)
         send, changed, injected = self._encode(codec, request, payload, body, raw_body, encoding, url)
+        if changed and raw_body is not None and _BIG_INTEGER.search(raw_body):
+            # orjson reads integers beyond 64 bits as floats: rewriting from that parse would change them.
+            # Rare, so only then: parse exactly, apply the policies again, and serialize without loss.
+            exact = self._rewrite_exactly(codec, ctx, raw_body, body, encoding, url)
+            if exact is None:
+                return None
+            request, applied, send, changed, injected = exact
         handle = LlmCallHandle(self, codec, ctx, request, send, changed, injected, applied, start_ns, parent)
         if self._propagation_allowed(url):
             handle.headers_update["traceparent"] = _traceparent(handle.trace_id, handle.span_id)
@@ -846,6 +864,24 @@ class Flow:
             self._contain("config", exc)
             return False  # off unless asked: a broken predicate sends nothing
 
+    def _rewrite_exactly(
+        self, codec: LlmCodec, ctx: CallContext, raw_body: bytes, body: bytes, encoding: str | None, url: str
+    ) -> tuple[AnnotatedLlmRequest, tuple[str, ...], bytes, bool, bool] | None:
+        """The request side again on an exact parse (big integers kept); ``None`` means pass through."""
+        try:
+            payload = json.loads(raw_body)
+            request = codec.decode(payload, url=url)
+        except (ValueError, RecursionError, CodecError) as exc:
+            if not self.fail_open:
+                raise
+            self._contain("codec", exc)
+            return None
+        request, applied = self._run_policies(request, ctx)
+        send, changed, injected = self._encode(
+            codec, request, payload, body, raw_body, encoding, url, exact=True
+        )
+        return request, applied, send, changed, injected
+
     def _encode(
         self,
         codec: LlmCodec,
@@ -855,6 +891,8 @@ class Flow:
         raw_body: bytes | None,
         encoding: str | None,
         url: str,
+        *,
+        exact: bool = False,
     ) -> tuple[bytes, bool, bool]:
         try:
             encoded = codec.encode(request, payload, url=url)
@@ -872,8 +910,8 @@ class Flow:
         if encoded is payload:
             return body, False, False
         try:
-            data = orjson.dumps(encoded)
-        except TypeError as exc:  # a policy put something that is not JSON into the request
+            data = _dump_exact(encoded) if exact else orjson.dumps(encoded)
+        except (TypeError, ValueError) as exc:  # a policy put something that is not JSON into the request
             if not self.fail_open:
                 raise PolicyError(f"the rewritten request is not JSON: {exc}") from exc
             self._contain("codec", exc)

@@ -779,3 +779,15 @@ def test_time_to_first_token_waits_for_generated_content(flow: Flow, collector: 
     assert _first_token(chat) is None
     chat.stream_chunk(sse(chunk("Hi"), done=False)[0])
     assert _first_token(chat) is not None
+
+
+def test_rewrites_keep_integers_beyond_64_bits(collector: Collector) -> None:
+    import json
+
+    flow = Flow(policies=[nemoflow.cap_max_tokens(10)], subscribers=[collector])
+    raw = json.dumps({**orjson.loads(body()), "seed": 7, "metadata": {"trace": 2**80 + 1}}).encode()
+    handle = flow.start_call("POST", CHAT_URL, {}, raw)
+    assert handle is not None and handle.body_changed
+    sent = json.loads(handle.body)  # the standard library keeps big integers exact
+    assert sent["metadata"]["trace"] == 2**80 + 1 and sent["max_tokens"] == 10 and sent["seed"] == 7
+    assert handle.policies_applied == ("cap_max_tokens(10)",)
