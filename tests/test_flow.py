@@ -791,3 +791,27 @@ def test_rewrites_keep_integers_beyond_64_bits(collector: Collector) -> None:
     sent = json.loads(handle.body)  # the standard library keeps big integers exact
     assert sent["metadata"]["trace"] == 2**80 + 1 and sent["max_tokens"] == 10 and sent["seed"] == 7
     assert handle.policies_applied == ("cap_max_tokens(10)",)
+
+
+class SeesSuppression(Subscriber):
+    def __init__(self) -> None:
+        self.suppressed: list[object] = []
+
+    def on_call(self, call: LlmCall) -> None:
+        from opentelemetry import context as otel_context
+
+        # OTel HTTP instrumentations check this key and skip tracing the exporter's own requests.
+        self.suppressed.append(otel_context.get_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY))
+
+
+def test_exporters_run_with_otel_instrumentation_suppressed() -> None:
+    from opentelemetry import context as otel_context
+
+    probe = SeesSuppression()
+    flow = Flow(subscribers=[probe])
+    run_plain(flow)
+    assert flow.flush(5)
+    assert probe.suppressed == [True]
+    assert (
+        otel_context.get_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY) is None
+    )  # the app's thread is not
