@@ -16,39 +16,13 @@ import pytest
 from aiohttp.streams import StreamReader
 
 import nemoflow
-from nemoflow import CallStatus, Flow, LlmCall, Subscriber
+from nemoflow import CallStatus, Flow, LlmCall
 from nemoflow._aiohttp import _TeeStreamReader, aiohttp_middleware, aiohttp_session
+from tests.support import Collector, chunk
 from tests.upstream import Canned, Gate, UpstreamServer, refused_port
 
 CHAT_PATH = "/v1/chat/completions"
 BOUND_S = 10.0  # no test waits longer than this for the network
-
-
-class Collector(Subscriber):
-    def __init__(self) -> None:
-        self.calls: list[LlmCall] = []
-
-    def on_call(self, call: LlmCall) -> None:
-        self.calls.append(call)
-
-
-def chunk(
-    content: str | None = None, finish: str | None = None, usage: Any = None, choices: bool = True
-) -> bytes:
-    event: dict[str, Any] = {
-        "id": "c1",
-        "object": "chat.completion.chunk",
-        "created": 1,
-        "model": "gpt-4o-mini",
-    }
-    event["choices"] = (
-        [{"index": 0, "delta": {"content": content} if content else {}, "finish_reason": finish}]
-        if choices
-        else []
-    )
-    if usage is not None:
-        event["usage"] = usage
-    return b"data: " + orjson.dumps(event) + b"\n\n"
 
 
 USAGE = {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9}

@@ -6,33 +6,14 @@ import importlib
 from collections.abc import Iterator
 from typing import Any
 
-import orjson
 import pytest
 
-from nemoflow import CallStatus, Flow, LlmCall, Subscriber
+from nemoflow import CallStatus, Flow
+from tests.support import Collector, chunk
 from tests.upstream import Canned, Gate, UpstreamServer
 
 CHAT_PATH = "/v1/chat/completions"
 REQUEST = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "stream": True}
-
-
-def chunk(
-    content: str | None = None, finish: str | None = None, usage: Any = None, choices: bool = True
-) -> bytes:
-    event: dict[str, Any] = {
-        "id": "c1",
-        "object": "chat.completion.chunk",
-        "created": 1,
-        "model": "gpt-4o-mini",
-    }
-    event["choices"] = (
-        [{"index": 0, "delta": {"content": content} if content else {}, "finish_reason": finish}]
-        if choices
-        else []
-    )
-    if usage is not None:
-        event["usage"] = usage
-    return b"data: " + orjson.dumps(event) + b"\n\n"
 
 
 STREAM = [
@@ -42,14 +23,6 @@ STREAM = [
     chunk(choices=False, usage={"prompt_tokens": 4, "completion_tokens": 2, "total_tokens": 6}),
     b"data: [DONE]\n\n",
 ]
-
-
-class Collector(Subscriber):
-    def __init__(self) -> None:
-        self.calls: list[LlmCall] = []
-
-    def on_call(self, call: LlmCall) -> None:
-        self.calls.append(call)
 
 
 @pytest.fixture(scope="module")

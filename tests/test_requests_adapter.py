@@ -5,45 +5,18 @@ from __future__ import annotations
 import gc
 import warnings
 from collections.abc import Iterator
-from typing import Any
 
 import orjson
 import pytest
 import requests
 
 import nemoflow
-from nemoflow import CallStatus, Flow, LlmCall, Subscriber
+from nemoflow import CallStatus, Flow
 from nemoflow._requests import NemoflowAdapter, requests_adapter, requests_session
+from tests.support import Collector, chunk
 from tests.upstream import Canned, Gate, UpstreamServer, refused_port
 
 CHAT_PATH = "/v1/chat/completions"
-
-
-class Collector(Subscriber):
-    def __init__(self) -> None:
-        self.calls: list[LlmCall] = []
-
-    def on_call(self, call: LlmCall) -> None:
-        self.calls.append(call)
-
-
-def chunk(
-    content: str | None = None, finish: str | None = None, usage: Any = None, choices: bool = True
-) -> bytes:
-    event: dict[str, Any] = {
-        "id": "c1",
-        "object": "chat.completion.chunk",
-        "created": 1,
-        "model": "gpt-4o-mini",
-    }
-    event["choices"] = (
-        [{"index": 0, "delta": {"content": content} if content else {}, "finish_reason": finish}]
-        if choices
-        else []
-    )
-    if usage is not None:
-        event["usage"] = usage
-    return b"data: " + orjson.dumps(event) + b"\n\n"
 
 
 USAGE = {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9}

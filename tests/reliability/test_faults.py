@@ -16,6 +16,7 @@ import requests
 
 from nemoflow import CallStatus, Flow, LlmCall, PolicyError, ScopeRecord, Subscriber
 from nemoflow_exporter_openinference import OpenInferenceExporter
+from tests.support import Collector
 from tests.upstream import Canned, UpstreamServer, refused_port
 
 CHAT = "/v1/chat/completions"
@@ -29,14 +30,6 @@ REPLY = {
     "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
 }
 ADAPTERS = ("httpx2", "httpx", "requests", "aiohttp")
-
-
-class Collector(Subscriber):
-    def __init__(self) -> None:
-        self.calls: list[LlmCall] = []
-
-    def on_call(self, call: LlmCall) -> None:
-        self.calls.append(call)
 
 
 class Held(Subscriber):
