@@ -39,10 +39,14 @@ from nemoflow._hooks import Block, CallContext, GuardrailLike, PolicyLike, Sanit
 from nemoflow._model import AnnotatedLlmError, AnnotatedLlmRequest, AnnotatedLlmResponse, FinishReason, Usage
 from nemoflow._records import CallStatus, FlowStats, LlmCall, ScopeKind, ScopeRecord, Subscriber
 from nemoflow._sse import SSEDecoder
+from nemoflow.codec_support import STREAM_TEXT_LIMIT
 
 __all__ = ["Flow", "LlmCallHandle", "Scope", "ToolRun", "configure", "default_flow"]
 
 _log = logging.getLogger("nemoflow")
+
+_RECORD_BLOCK_BYTES = 32 * 1024
+"""Stream bytes gathered after the first token before they are decoded for the record."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,27 +230,21 @@ class ToolRun(Scope):
 
 
 def _attempt_from(headers: Mapping[str, str]) -> int:
-    # The openai and anthropic SDKs number their retries in this header (0 for the first try).
-    value = headers.get("x-stainless-retry-count")
-    if value is None:
-        for key, candidate in headers.items():
-            if key.lower() == "x-stainless-retry-count":
-                value = candidate
-                break
+    """The try number from ``headers`` (lower-case names): the openai and anthropic SDKs count retries."""
+    value = headers.get("x-stainless-retry-count")  # 0 for the first try
     try:
         return int(value) + 1 if value is not None else 1
     except ValueError:
         return 1
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is not None:
-        return value
-    for key, candidate in headers.items():
-        if key.lower() == name:
-            return candidate
-    return None
+def _lowercase_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """One pass over the headers into a plain dict with lower-case names, so lookups cost one probe.
+
+    httpx ``Headers`` and requests' ``CaseInsensitiveDict`` answer ``get`` by scanning; the hot path reads
+    several headers per call, so it pays for one scan instead.
+    """
+    return {key.lower(): value for key, value in headers.items()}
 
 
 def redact_url(url: str) -> str:
@@ -339,6 +337,7 @@ class LlmCallHandle:
 
     __slots__ = (
         "_bytes_decoder",
+        "_content_truncated",
         "_ctx",
         "_decoder",
         "_decompressor",
@@ -350,6 +349,8 @@ class LlmCallHandle:
         "_http_status",
         "_outer",
         "_parent",
+        "_pending",
+        "_pending_decoded",
         "_response",
         "_sse",
         "_start_ns",
@@ -422,20 +423,26 @@ class LlmCallHandle:
         self._decompressor: Any = None
         self._stream_failed = False
         self._finished = False
+        self._pending: bytearray | None = None
+        self._pending_decoded = False
+        self._content_truncated = False
 
     def response_started(self, status: int, headers: Mapping[str, str]) -> None:
         """The response headers arrived."""
         self._first_byte_ns = time.time_ns()
         self._http_status = status
-        content_type = (_header(headers, "content-type") or "").lower()
-        self._decompressor = _decompressor_for(_header(headers, "content-encoding"))
+        lowered = _lowercase_headers(headers)
+        content_type = lowered.get("content-type", "").lower()
+        self._decompressor = _decompressor_for(lowered.get("content-encoding"))
         if status >= 400:
-            self._error_body = (status, dict(headers), b"")
+            self._error_body = (status, lowered, b"")
         elif "vnd.amazon.eventstream" in content_type and hasattr(self.codec, "byte_stream_decoder"):
             # Binary framing (Bedrock ConverseStream): the codec decodes raw bytes itself.
             self.stream = True
             try:
                 self._bytes_decoder = self.codec.byte_stream_decoder(url=self.url)
+                if hasattr(self._bytes_decoder, "text_limit"):
+                    self._bytes_decoder.text_limit = self._flow.max_recorded_text
             except Exception as exc:
                 self._stream_failed = True
                 self._flow._contain("stream", exc)
@@ -444,6 +451,8 @@ class LlmCallHandle:
             try:
                 self._sse = SSEDecoder()
                 self._decoder = self.codec.stream_decoder(url=self.url)
+                if hasattr(self._decoder, "text_limit"):  # built-in decoders bound their text
+                    self._decoder.text_limit = self._flow.max_recorded_text
             except Exception as exc:
                 self._stream_failed = True
                 self._flow._contain("stream", exc)
@@ -469,6 +478,25 @@ class LlmCallHandle:
         """
         if self._finished:
             return  # the record may already be building on the delivery thread
+        pending = self._pending
+        if pending is not None:
+            # After the first token nothing is timed per chunk any more: gather bytes and decode them in
+            # blocks, which costs the application's loop one append per chunk instead of a decode.
+            pending += chunk
+            if len(pending) >= _RECORD_BLOCK_BYTES:
+                self._drain_pending()
+            return
+        self._record_chunk(chunk, decoded)
+
+    def _drain_pending(self) -> None:
+        """Decode the bytes gathered since the first token (all of them, in one go)."""
+        pending = self._pending
+        if pending:
+            block = bytes(pending)
+            pending.clear()
+            self._record_chunk(block, self._pending_decoded)
+
+    def _record_chunk(self, chunk: bytes, decoded: bool) -> None:
         if self._decompressor is not None and not decoded:
             try:
                 chunk = self._decompressor.decompress(chunk)
@@ -489,6 +517,7 @@ class LlmCallHandle:
                 self._flow._contain("stream", exc)
             if self._first_token_ns is None and _has_content(self._bytes_decoder):
                 self._first_token_ns = time.time_ns()
+                self._start_gathering(decoded)
             return
         if self._stream_failed or self._sse is None or self._decoder is None:
             if self._sse is None and not self._stream_failed:
@@ -497,18 +526,24 @@ class LlmCallHandle:
                 self._response += chunk
             return
         try:
-            events = self._sse.feed(chunk)
+            events = self._sse.feed_fields(chunk)
         except CodecError as exc:
             self._stream_failed = True
             self._flow._contain("stream", exc)
             return
-        for event in events:
+        feed = self._decoder.feed
+        for data, event_type, _, _ in events:
             try:
-                self._decoder.feed(event.data, event.event)
+                feed(data, event_type)
             except Exception as exc:  # one bad event must not end the record
                 self._flow._contain("stream", exc)
         if events and self._first_token_ns is None and _has_content(self._decoder):
             self._first_token_ns = time.time_ns()
+            self._start_gathering(decoded)
+
+    def _start_gathering(self, decoded: bool) -> None:
+        self._pending = bytearray()
+        self._pending_decoded = decoded
 
     def finish(
         self, status: CallStatus | str = CallStatus.OK, exception: BaseException | None = None
@@ -520,17 +555,18 @@ class LlmCallHandle:
         end_ns = time.time_ns()
         outcome = CallStatus(status)
         partial: AnnotatedLlmResponse | None = None
-        if self._bytes_decoder is not None and not self._stream_failed:
+        try:
+            self._drain_pending()
+        except Exception as exc:
+            self._flow._contain("stream", exc)
+        decoder: Any = self._bytes_decoder if self._bytes_decoder is not None else self._decoder
+        if decoder is not None and not self._stream_failed:
             try:
-                partial = self._bytes_decoder.finish()
-            except Exception as exc:
-                self._flow._contain("stream", exc)
-        elif self._decoder is not None and not self._stream_failed:
-            try:
-                if self._sse is not None:
-                    for event in self._sse.finish():
-                        self._decoder.feed(event.data, event.event)
-                partial = self._decoder.finish()
+                if self._sse is not None and self._bytes_decoder is None:
+                    for data, event_type, _, _ in self._sse.finish_fields():
+                        decoder.feed(data, event_type)
+                partial = decoder.finish()
+                self._content_truncated = getattr(decoder, "truncated", False) is True
             except Exception as exc:
                 self._flow._contain("stream", exc)
         if self._http_status is not None and 300 <= self._http_status < 400:
@@ -578,6 +614,12 @@ class Flow:
         propagate_trace_context: Send a W3C ``traceparent`` header naming the call's own span upstream
             (off by default; a bool, or a predicate on the URL to turn it on for some hosts only).
         max_queue: Records buffered for subscribers before new ones are dropped (and counted).
+        max_recorded_text: Characters kept per text of a streamed reply (content, reasoning, each tool
+            call's arguments); beyond it the recorded text is cut and the record says
+            ``content_truncated``. The application's bytes are never cut. Bounds a long stream's memory.
+
+    Raises:
+        ValueError: ``max_queue`` or ``max_recorded_text`` is not a positive integer.
     """
 
     def __init__(
@@ -593,8 +635,13 @@ class Flow:
         inject_stream_usage: bool | Any = True,
         propagate_trace_context: bool | Callable[[str], bool] = False,
         max_queue: int = 10_000,
+        max_recorded_text: int = STREAM_TEXT_LIMIT,
     ) -> None:
         """Create a flow; nothing starts until the first record is queued."""
+        for name, number in (("max_queue", max_queue), ("max_recorded_text", max_recorded_text)):
+            if isinstance(number, bool) or not isinstance(number, int) or number <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {number!r}")
+        self.max_recorded_text = max_recorded_text
         self.policies: tuple[PolicyLike, ...] = tuple(policies)
         self.guardrails: tuple[GuardrailLike, ...] = tuple(guardrails)
         self.sanitizers: tuple[Sanitizer, ...] = tuple(sanitizers)
@@ -752,7 +799,8 @@ class Flow:
             self._counters.passed_through += 1
             return None
         start_ns = time.time_ns()
-        encoding = (_header(headers, "content-encoding") or "").strip().lower() or None
+        lowered = _lowercase_headers(headers)
+        encoding = lowered.get("content-encoding", "").strip().lower() or None
         try:
             raw_body = _decompress(body, encoding)
             payload = orjson.loads(raw_body) if raw_body is not None else None
@@ -775,9 +823,9 @@ class Flow:
             provider=codec.provider,
             method=method.upper(),
             url=url,
-            headers=MappingProxyType(dict(headers)),
+            headers=MappingProxyType(lowered),
             scope_path=parent.path if parent else (),
-            attempt=_attempt_from(headers),
+            attempt=_attempt_from(lowered),
             session_id=parent.session_id if parent else None,
             user_id=parent.user_id if parent else None,
         )
@@ -1019,6 +1067,7 @@ class Flow:
             user_id=ctx.user_id,
             block_reason=block_reason,
             policies_applied=handle.policies_applied,
+            content_truncated=handle._content_truncated,
             otel_context=handle._outer,
         )
 

@@ -57,7 +57,7 @@ class CallContext:
     url: str
     """Request URL."""
     headers: Mapping[str, str]
-    """Request headers (read-only; credentials included, so never record them)."""
+    """Request headers, names in lower case (read-only; credentials included, so never record them)."""
     scope_path: tuple[str, ...] = ()
     """Names of the enclosing scopes, outermost first."""
     attempt: int = 1

@@ -150,6 +150,8 @@ class LlmCall:
     """For ``blocked`` calls: the guardrail's reason."""
     policies_applied: tuple[str, ...] = ()
     """Names of the policies that changed the request."""
+    content_truncated: bool = False
+    """Streams: recorded text was cut at the flow's ``max_recorded_text`` (the application got it all)."""
     otel_context: Any = field(default=None, compare=False, repr=False)
     """OpenTelemetry context current when a call without a nemoflow parent started."""
 

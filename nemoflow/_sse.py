@@ -31,10 +31,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nemoflow._errors import DecodeError
+from nemoflow._model import constructor
 
 __all__ = ["SSEDecoder", "SSEEvent"]
 
 _BOM = b"\xef\xbb\xbf"
+_NO_LINES: list[str] = []  # returned, never changed: _process only reads its lines
 _CR = 0x0D
 
 
@@ -56,6 +58,11 @@ class SSEEvent:
     event: str | None = None
     id: str | None = None
     retry: int | None = None
+
+
+# Streams dispatch one event per few hundred bytes: building them through the frozen dataclass __init__
+# (one object.__setattr__ per field) was a measurable share of the per-chunk cost.
+_new_event = constructor(SSEEvent, pristine=False)
 
 
 class SSEDecoder:
@@ -132,6 +139,17 @@ class SSEDecoder:
             DecodeError: A line is longer than ``max_line_bytes``, or :meth:`finish` was already called,
                 or an earlier call raised.
         """
+        return [_new_event(*fields) for fields in self._process(self._lines(chunk))]
+
+    def feed_fields(self, chunk: bytes) -> list[tuple[str, str | None, str | None, int | None]]:
+        """:meth:`feed`, with each event as a plain ``(data, event, id, retry)`` tuple.
+
+        The runtime decodes every streamed chunk of every call; tuples spare it an object per event.
+        """
+        return self._process(self._lines(chunk))
+
+    def _lines(self, chunk: bytes) -> list[str]:
+        """The complete lines ``chunk`` finishes (without line endings); the rest stays buffered."""
         if self._closed:
             raise DecodeError("SSE decoder already finished; feed() called after finish()")
         if self._failed:
@@ -139,26 +157,26 @@ class SSEDecoder:
         if type(chunk) is not bytes:
             chunk = bytes(chunk)
         if not chunk:
-            return []
+            return _NO_LINES
 
         if self._at_start:
             head = bytes(self._buf) + chunk
             if len(head) < len(_BOM) and _BOM.startswith(head):
                 # Could still become a byte order mark: wait for more bytes. (No CR or LF in here.)
                 self._buf = bytearray(head)
-                return []
+                return _NO_LINES
             self._at_start = False
             self._buf = bytearray()
             chunk = head[len(_BOM) :] if head.startswith(_BOM) else head
             if not chunk:
-                return []
+                return _NO_LINES
 
         if self._pending_cr:
             self._pending_cr = False
             if chunk[0] == 0x0A:  # the LF completing a CRLF that was split between chunks
                 chunk = chunk[1:]
                 if not chunk:
-                    return []
+                    return _NO_LINES
 
         limit = self._max_line_bytes
         buf = self._buf
@@ -168,7 +186,7 @@ class SSEDecoder:
             if len(buf) + len(chunk) > limit:
                 raise self._failure()
             buf += chunk
-            return []
+            return _NO_LINES
 
         if end == len(chunk):
             tail = b""
@@ -193,7 +211,7 @@ class SSEDecoder:
         # decoding the block in one go equals decoding line by line.
         lines = block.decode("utf-8", "replace").split("\n")
         lines.pop()  # the empty string after the final line ending
-        return self._process(lines)
+        return lines
 
     def finish(self) -> list[SSEEvent]:
         """Signal the end of the stream and flush what is pending.
@@ -220,7 +238,7 @@ class SSEDecoder:
             lines.append(self._buf.decode("utf-8", "replace"))
             self._buf = bytearray()
         lines.append("")  # end of stream acts as the missing blank line
-        return self._process(lines)
+        return [_new_event(*fields) for fields in self._process(lines)]
 
     def _failure(self) -> DecodeError:
         """Close the decoder after an over-long line and return the error to raise."""
@@ -231,16 +249,24 @@ class SSEDecoder:
             f"SSE line exceeds the {self._max_line_bytes}-byte limit (max_line_bytes)", path="$"
         )
 
-    def _process(self, lines: list[str]) -> list[SSEEvent]:
+    def finish_fields(self) -> list[tuple[str, str | None, str | None, int | None]]:
+        """:meth:`finish`, with the event as a plain ``(data, event, id, retry)`` tuple."""
+        return [(event.data, event.event, event.id, event.retry) for event in self.finish()]
+
+    def _process(self, lines: list[str]) -> list[tuple[str, str | None, str | None, int | None]]:
         """Interpret complete lines (without line endings) and return the events they dispatch."""
-        events: list[SSEEvent] = []
+        events: list[tuple[str, str | None, str | None, int | None]] = []
         data = self._data
         for line in lines:
+            if line[:5] == "data:":  # nearly every line of an LLM stream: decided without the generic split
+                data.append(line[6:] if line[5:6] == " " else line[5:])
+                continue
             if not line:
                 # Blank line: dispatch. With no data lines the standard dispatches nothing but still
                 # resets the event type.
                 if data:
-                    events.append(SSEEvent("\n".join(data), self._event, self._id, self._retry))
+                    joined = data[0] if len(data) == 1 else "\n".join(data)
+                    events.append((joined, self._event, self._id, self._retry))
                     data = self._data = []
                 self._event = None
                 self._id = None

@@ -10,6 +10,7 @@ could not have used yet anyway.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -20,6 +21,9 @@ from nemoflow._records import CallStatus
 __all__ = ["ResponseTee"]
 
 _EVENT_ENDS = (b"\r\n\r\n", b"\n\n", b"\r\r")
+# A usage *object* (not the ``"usage": null`` every chunk carries once usage is on): only an event with
+# one can be the injected usage-only event, so bytes without it pass without being split into events.
+_USAGE_OBJECT = re.compile(rb'"usage"\s*:\s*\{')
 
 
 def _last_event_end(buffer: bytes | bytearray) -> int:
@@ -103,6 +107,8 @@ class ResponseTee:
             self._handle._flow._contain("stream", exc)
         if not self._strip:
             return chunk
+        if not self._held and chunk.endswith(_EVENT_ENDS) and _USAGE_OBJECT.search(chunk) is None:
+            return chunk  # whole events, none with a usage object: nothing to hold back or remove
         self._held += chunk
         end = _last_event_end(self._held)
         if end == 0:

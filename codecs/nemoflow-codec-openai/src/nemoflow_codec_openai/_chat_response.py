@@ -25,7 +25,10 @@ from nemoflow import (
     Usage,
 )
 from nemoflow.codec_support import (
+    COMPACT_EVERY,
+    STREAM_TEXT_LIMIT,
     classify_status,
+    compact_text,
     dump_json,
     error_body_text,
     optional_int,
@@ -61,6 +64,8 @@ _MESSAGE_KEYS = frozenset(
     {"role", "content", "tool_calls", "function_call", "refusal", "reasoning_content", "reasoning"}
 )
 _USAGE_COUNT_KEYS = frozenset({"prompt_tokens", "completion_tokens", "total_tokens"})
+# Keys of a stream chunk that are not kept in the reply's ``extra``.
+_CHUNK_KEYS = _RESPONSE_KEYS | {"object", "error"}
 
 
 def finish_reason(raw: str | None, has_tool_calls: bool) -> FinishReason:
@@ -344,6 +349,7 @@ class _ChoiceBuilder:
     tools: dict[int, _ToolCallBuilder] = field(default_factory=dict)
     finish_raw: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    truncated: bool = False
 
     def build(self) -> Choice:
         text, think = split_think("".join(self.text) or None)
@@ -381,9 +387,25 @@ class _ChoiceBuilder:
 
 
 class ChatStreamDecoder:
-    """Assembles ``chat.completion.chunk`` events into one :class:`AnnotatedLlmResponse`."""
+    """Assembles ``chat.completion.chunk`` events into one :class:`AnnotatedLlmResponse`.
 
-    __slots__ = ("_choices", "_common", "_cost", "_done", "_error", "_extra", "_usage")
+    ``feed`` runs once per streamed event, so it is written for the common chunk (one choice whose delta
+    holds only ``content``): plain ``dict`` checks, no per-key loops unless the chunk has keys we do not
+    name. Text pieces are joined every :data:`COMPACT_EVERY` events and cut at :attr:`text_limit`
+    characters, so a very long stream costs memory in proportion to its text, never per event.
+    """
+
+    __slots__ = (
+        "_choices",
+        "_common",
+        "_cost",
+        "_done",
+        "_error",
+        "_events",
+        "_extra",
+        "_usage",
+        "text_limit",
+    )
 
     def __init__(self) -> None:
         """Start an empty stream."""
@@ -394,6 +416,9 @@ class ChatStreamDecoder:
         self._error: AnnotatedLlmError | None = None
         self._extra: dict[str, Any] = {}
         self._done = False
+        self._events = 0
+        self.text_limit: int = STREAM_TEXT_LIMIT
+        """Most characters kept per text (content, reasoning, refusal, tool arguments); the rest is cut."""
 
     @property
     def has_content(self) -> bool:
@@ -405,6 +430,11 @@ class ChatStreamDecoder:
             or any(tool.name or any(tool.fragments) for tool in builder.tools.values())
             for builder in self._choices.values()
         )
+
+    @property
+    def truncated(self) -> bool:
+        """Whether some text passed :attr:`text_limit` and was cut."""
+        return any(builder.truncated for builder in self._choices.values())
 
     def feed(self, data: str | bytes, event: str | None = None) -> None:
         """Take one SSE event's data (a chunk object, or ``[DONE]``)."""
@@ -420,70 +450,106 @@ class ChatStreamDecoder:
             raise DecodeError(f"stream event is not JSON: {exc}", path="$", codec=CODEC) from exc
         if chunk is None:
             return
-        if not isinstance(chunk, Mapping):
+        if type(chunk) is not dict:
             raise DecodeError("a stream event must be a JSON object", path="$", codec=CODEC)
-        if event == "error" or chunk.get("error") is not None:
-            self._error = error_from_object(chunk.get("error", chunk), status=None)
-        for key in ("id", "model", "system_fingerprint", "service_tier"):
-            value = chunk.get(key)
-            if isinstance(value, str) and value:
-                self._common[key] = value
-        created = chunk.get("created")
-        if isinstance(created, int) and not isinstance(created, bool):
-            self._common["created"] = created
-        for key, value in chunk.items():
-            if key not in _RESPONSE_KEYS and key not in ("object", "error"):
-                self._extra[key] = value
-        usage = chunk.get("usage")
+        get = chunk.get
+        if event == "error" or get("error") is not None:
+            self._error = error_from_object(get("error", chunk), status=None)
+        common = self._common
+        value = get("id")
+        if type(value) is str and value:
+            common["id"] = value
+        value = get("model")
+        if type(value) is str and value:
+            common["model"] = value
+        value = get("system_fingerprint")
+        if type(value) is str and value:
+            common["system_fingerprint"] = value
+        value = get("service_tier")
+        if type(value) is str and value:
+            common["service_tier"] = value
+        value = get("created")
+        if type(value) is int:
+            common["created"] = value
+        unnamed = chunk.keys() - _CHUNK_KEYS
+        if unnamed:  # keys we do not name (OpenAI's "obfuscation" on every chunk): kept, in chunk order
+            extra = self._extra
+            if len(unnamed) == 1:
+                key = unnamed.pop()
+                extra[key] = chunk[key]
+            else:
+                for key, value in chunk.items():
+                    if key in unnamed:
+                        extra[key] = value
+        usage = get("usage")
         if usage is not None:
             self._usage, cost = decode_usage(usage, "$.usage")
             if cost is not None:
                 self._cost = cost
-        choices = chunk.get("choices")
-        if isinstance(choices, list):
+        choices = get("choices")
+        if type(choices) is list:
             for position, choice in enumerate(choices):
-                if isinstance(choice, Mapping):
+                if type(choice) is dict:
                     self._feed_choice(choice, position)
+        self._events += 1
+        if self._events % COMPACT_EVERY == 0:
+            self._compact()
 
-    def _feed_choice(self, choice: Mapping[str, Any], position: int) -> None:
+    def _compact(self) -> None:
+        limit = self.text_limit
+        for builder in self._choices.values():
+            for parts in (builder.text, builder.reasoning, builder.refusal):
+                if parts and compact_text(parts, limit):
+                    builder.truncated = True
+            for tool in builder.tools.values():
+                if tool.fragments and compact_text(tool.fragments, limit):
+                    builder.truncated = True
+
+    def _feed_choice(self, choice: dict[str, Any], position: int) -> None:
         index = choice.get("index")
-        if not isinstance(index, int) or isinstance(index, bool):
+        if type(index) is not int:
             index = position
         builder = self._choices.get(index)
         if builder is None:
             builder = self._choices[index] = _ChoiceBuilder(index=index)
         delta = choice.get("delta")
-        if not isinstance(delta, Mapping):
+        if type(delta) is not dict:
             delta = choice.get("message")  # a few servers put a whole message in the last chunk
-        if isinstance(delta, Mapping):
-            role = delta.get("role")
-            if isinstance(role, str):
-                builder.role = role
+        if type(delta) is dict:
             content = delta.get("content")
-            if isinstance(content, str):
+            if type(content) is str:
                 builder.text.append(content)
-            for key in ("reasoning_content", "reasoning"):
-                reasoning = delta.get(key)
-                if isinstance(reasoning, str):
-                    builder.reasoning.append(reasoning)
-                    break
-            refusal = delta.get("refusal")
-            if isinstance(refusal, str):
-                builder.refusal.append(refusal)
-            calls = delta.get("tool_calls")
-            if isinstance(calls, list):
-                for fallback, call in enumerate(calls):
-                    if isinstance(call, Mapping):
-                        self._feed_tool_call(builder, call, fallback)
-            legacy = delta.get("function_call")
-            if isinstance(legacy, Mapping):  # deprecated functions API: one call, no id, no index
-                self._feed_tool_call(builder, {"index": 0, "function": legacy}, 0)
+                if len(delta) == 1:
+                    delta = None  # the common chunk: nothing else to look at
+            if delta is not None:
+                self._feed_delta(builder, delta)
         reason = choice.get("finish_reason")
-        if isinstance(reason, str) and reason:
+        if type(reason) is str and reason:
             builder.finish_raw = reason
         logprobs = choice.get("logprobs")
         if logprobs is not None:
             builder.extra["logprobs"] = logprobs
+
+    def _feed_delta(self, builder: _ChoiceBuilder, delta: dict[str, Any]) -> None:
+        role = delta.get("role")
+        if isinstance(role, str):
+            builder.role = role
+        for key in ("reasoning_content", "reasoning"):
+            reasoning = delta.get(key)
+            if isinstance(reasoning, str):
+                builder.reasoning.append(reasoning)
+                break
+        refusal = delta.get("refusal")
+        if isinstance(refusal, str):
+            builder.refusal.append(refusal)
+        calls = delta.get("tool_calls")
+        if isinstance(calls, list):
+            for fallback, call in enumerate(calls):
+                if isinstance(call, Mapping):
+                    self._feed_tool_call(builder, call, fallback)
+        legacy = delta.get("function_call")
+        if isinstance(legacy, Mapping):  # deprecated functions API: one call, no id, no index
+            self._feed_tool_call(builder, {"index": 0, "function": legacy}, 0)
 
     @staticmethod
     def _feed_tool_call(builder: _ChoiceBuilder, call: Mapping[str, Any], fallback: int) -> None:
@@ -516,6 +582,7 @@ class ChatStreamDecoder:
 
     def finish(self) -> AnnotatedLlmResponse:
         """The reply assembled from every event fed so far."""
+        self._compact()  # applies text_limit to what arrived since the last compaction
         choices = tuple(self._choices[index].build() for index in sorted(self._choices))
         common: dict[str, Any] = dict(self._common)
         common["usage"] = self._usage or Usage()
