@@ -182,7 +182,7 @@ class Upstream:
     """The bench app served by uvicorn (h11, asyncio) on a free loopback port, in a daemon thread."""
 
     def __init__(self) -> None:
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         # Without TCP_NODELAY (inherited by accepted sockets on Linux), uvicorn's separate writes of
         # headers and body meet delayed ACKs on keep-alive connections: ~40 ms per call on loopback.
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -334,10 +334,13 @@ def calibrate(side: Side, batch_ns: int, most: int) -> int:
 
 def measure(
     sides: Sequence[Side], rounds: int, batch_ns: int, warmup_ns: int, most: int = 2_000
-) -> dict[str, tuple[Stats, Stats]]:
+) -> dict[str, tuple[Stats, Stats, Stats]]:
     """Warm every side up, fix one batch size for all, then time them in rotating order.
 
-    Returns per side (per-op time, per-op time to first chunk).
+    Returns per side (per-op wall time, per-op time to first chunk, per-op CPU time of the whole
+    process). CPU time counts every thread (the upstream's, the delivery and span-export threads), so
+    it is the same for the upstream on every side and shows what the tracing side costs in total,
+    whatever else the machine is doing; wall time also shows waiting (GIL hand-offs, thread wake-ups).
     """
     for side in sides:
         side.enter()
@@ -350,18 +353,25 @@ def measure(
     batch = min(calibrate(side, batch_ns, most) for side in sides)
     totals: dict[str, list[float]] = {side.name: [] for side in sides}
     firsts: dict[str, list[float]] = {side.name: [] for side in sides}
+    cpus: dict[str, list[float]] = {side.name: [] for side in sides}
     for round_index in range(rounds):
         shift = round_index % len(sides)
         for side in [*sides[shift:], *sides[:shift]]:
             gc.collect()
             side.enter()
             try:
+                cpu_start = time.process_time_ns()
                 elapsed, first = side.run(batch)
+                cpu = time.process_time_ns() - cpu_start
             finally:
                 side.leave()
             totals[side.name].append(elapsed / batch)
             firsts[side.name].append(first / batch)
-    return {side.name: (Stats.of(totals[side.name]), Stats.of(firsts[side.name])) for side in sides}
+            cpus[side.name].append(cpu / batch)
+    return {
+        side.name: (Stats.of(totals[side.name]), Stats.of(firsts[side.name]), Stats.of(cpus[side.name]))
+        for side in sides
+    }
 
 
 def json_runner(client: openai.OpenAI, after: Callable[[], object]) -> Runner:
@@ -466,8 +476,12 @@ def section_sdk(base_url: str, s: Settings, oi_cls: Any | None) -> dict[str, Any
         results = measure(sides, s.rounds, int(s.batch_ms * 1e6), int(s.warmup_ms * 1e6))
         flow.flush()
         out[kind] = {
-            name: {"total": dataclasses.asdict(total), "first_chunk": dataclasses.asdict(first)}
-            for name, (total, first) in results.items()
+            name: {
+                "total": dataclasses.asdict(total),
+                "first_chunk": dataclasses.asdict(first),
+                "cpu": dataclasses.asdict(cpu),
+            }
+            for name, (total, first, cpu) in results.items()
         }
         out[kind]["spans_seen"] = {"nemoflow": tracing.drain(), "openinference": oi_tracing.drain()}
     for client in (raw_client, nf_client, oi_client):
@@ -609,7 +623,7 @@ def section_passthrough(base_url: str, s: Settings) -> dict[str, Any]:
     flow.shutdown()
     tracing.provider.shutdown()
     return {
-        "results": {name: dataclasses.asdict(total) for name, (total, _) in results.items()},
+        "results": {name: dataclasses.asdict(total) for name, (total, _, _) in results.items()},
         "passed_through": passed,
     }
 
@@ -664,6 +678,13 @@ def table(results: dict[str, Any]) -> str:
         rows.append((f"SDK call, {label}", "per call µs (raw)", _us(raw), "", ""))
         rows.append((f"SDK call, {label}", "added µs per call", "", _us(nf), _us(oi)))
         rows.append((f"SDK call, {label}", "nemoflow ÷ OpenInference (goal ≤ 0.1)", "", ratio, ""))
+        raw_cpu = part["raw"]["cpu"]["median_us"]
+        nf_cpu = part["nemoflow"]["cpu"]["median_us"] - raw_cpu
+        oi_cpu = part["openinference"]["cpu"]["median_us"] - raw_cpu if "openinference" in part else None
+        cpu_ratio = f"{nf_cpu / oi_cpu:.2f}" if oi_cpu else "n/a"
+        rows.append((f"SDK call, {label}", "CPU µs per call, all threads (raw)", _us(raw_cpu), "", ""))
+        rows.append((f"SDK call, {label}", "added CPU µs per call", "", _us(nf_cpu), _us(oi_cpu)))
+        rows.append((f"SDK call, {label}", "CPU: nemoflow ÷ OpenInference", "", cpu_ratio, ""))
     stream = sdk_part["stream"]
     chunks = results["settings"]["stream_chunks"]
     raw_first = stream["raw"]["first_chunk"]["median_us"]

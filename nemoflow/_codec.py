@@ -137,6 +137,22 @@ class _Registry:
         self._explicit: dict[str, LlmCodec] = {}
         self._removed: set[str] = set()
         self._ordered: tuple[LlmCodec, ...] | None = None
+        # Codecs claiming each (method, path) seen: every request asks, and routes repeat. Cleared with
+        # the registry's order; emptied when full, since paths with ids in them never repeat.
+        self._routes: dict[tuple[str, str], tuple[LlmCodec, ...]] = {}
+
+    def claimants(self, method: str, path: str) -> tuple[LlmCodec, ...]:
+        key = (method, path)
+        found = self._routes.get(key)
+        if found is None:
+            ordered = self.ordered()
+            found = tuple(codec for codec in ordered if codec.match_route(method, path))
+            routes = self._routes
+            if len(routes) >= _ROUTE_CACHE_SIZE:
+                routes.clear()
+            if self._ordered is ordered:  # not invalidated meanwhile
+                routes[key] = found
+        return found
 
     def _discover(self) -> dict[str, LlmCodec]:
         found: dict[str, LlmCodec] = {}
@@ -180,12 +196,14 @@ class _Registry:
             self._explicit[name] = codec
             self._removed.discard(name)
             self._ordered = None
+            self._routes = {}
 
     def unregister(self, name: str) -> None:
         with self._lock:
             self._explicit.pop(name, None)
             self._removed.add(name)
             self._ordered = None
+            self._routes = {}
 
     def reset(self) -> None:
         with self._lock:
@@ -193,8 +211,10 @@ class _Registry:
             self._explicit.clear()
             self._removed.clear()
             self._ordered = None
+            self._routes = {}
 
 
+_ROUTE_CACHE_SIZE = 4096
 _registry = _Registry()
 
 
@@ -256,7 +276,7 @@ def resolve_codec(method: str, url: str, body: Mapping[str, Any] | None = None) 
     """
     path = request_path(url)
     method = method.upper()
-    claimants = [codec for codec in _registry.ordered() if codec.match_route(method, path)]
+    claimants = _registry.claimants(method, path)
     if len(claimants) <= 1:
         return claimants[0] if claimants else None
     if body is not None:

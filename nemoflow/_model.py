@@ -600,20 +600,27 @@ def as_dict(obj: Any) -> Any:
 
     Tuples become lists and enums their string values; ``None`` fields are kept so the shape is stable.
     """
-    if is_dataclass(obj) and not isinstance(obj, type):
-        out: dict[str, Any] = {}
-        for f in fields(obj):
-            if f.name == "raw" or f.name.startswith("_"):
-                continue
-            out[f.name] = as_dict(getattr(obj, f.name))
-        return out
+    kind = type(obj)
+    if kind is str or kind is int or kind is float or kind is bool or obj is None:
+        return obj  # most leaves: decided before any generic check (exporters call this per record)
+    names = _DATACLASS_FIELDS.get(kind)
+    if names is None and is_dataclass(obj) and not isinstance(obj, type):
+        names = _DATACLASS_FIELDS[kind] = tuple(
+            f.name for f in fields(obj) if f.name != "raw" and not f.name.startswith("_")
+        )
+    if names is not None:
+        return {name: as_dict(getattr(obj, name)) for name in names}
     if isinstance(obj, enum.Enum):
         return obj.value
-    if isinstance(obj, tuple | list):
+    if kind is tuple or kind is list or isinstance(obj, tuple | list):
         return [as_dict(item) for item in obj]
-    if isinstance(obj, Mapping):
+    if kind is dict or isinstance(obj, Mapping):
         return {str(key): as_dict(value) for key, value in obj.items()}
     return obj
+
+
+_DATACLASS_FIELDS: dict[type, tuple[str, ...]] = {}
+"""The fields :func:`as_dict` writes, per dataclass type (classes do not change their fields)."""
 
 
 # ----------------------------------------------------------------------------------------- fast construction

@@ -47,7 +47,12 @@ from nemoflow._model import (
     is_pristine,
 )
 from nemoflow._records import LlmCall, ScopeRecord
-from nemoflow_exporter_openinference._config import REDACTED_VALUE, HideConfig, is_base64_image_url
+from nemoflow_exporter_openinference._config import (
+    _IMAGE_MARK,
+    REDACTED_VALUE,
+    HideConfig,
+    is_base64_image_url,
+)
 
 __all__ = [
     "STATUS_ATTRIBUTE",
@@ -559,6 +564,15 @@ def call_attributes(call: LlmCall, config: HideConfig) -> dict[str, AttributeVal
 
 
 def _masked(attributes: dict[str, AttributeValue], config: HideConfig) -> dict[str, AttributeValue]:
+    if not config.hides_anything:
+        # The default: the mask only guards inline image sizes, so only image keys need asking.
+        for key in [key for key in attributes if _IMAGE_MARK in key]:
+            masked_image = config.mask(key, attributes[key])
+            if masked_image is None:
+                del attributes[key]
+            else:
+                attributes[key] = masked_image  # type: ignore[assignment]  # the value itself, or a str
+        return attributes
     out: dict[str, AttributeValue] = {}
     for key, value in attributes.items():
         masked = config.mask(key, value)
