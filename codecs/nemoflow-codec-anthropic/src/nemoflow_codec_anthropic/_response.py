@@ -37,7 +37,10 @@ from nemoflow import (
     Usage,
 )
 from nemoflow.codec_support import (
+    COMPACT_EVERY,
+    STREAM_TEXT_LIMIT,
     classify_status,
+    compact_text,
     error_body_text,
     optional_int,
     optional_str,
@@ -302,9 +305,26 @@ class MessagesStreamDecoder:
     key the latest value wins and nothing is added up. A stream cut off before any ``message_delta``
     therefore reports no completion tokens (``None``) rather than the placeholder. Bedrock payload
     chunks (``{"bytes": "<base64 event>"}``) are unwrapped.
+
+    ``feed`` runs once per streamed event, so the common event (a text, thinking or tool-input delta of a
+    block already started) takes a short path of plain ``dict`` checks. Each block's pieces are joined
+    every :data:`COMPACT_EVERY` events and cut at :attr:`text_limit` characters, so a very long stream
+    costs memory in proportion to its text, never per event.
     """
 
-    __slots__ = ("_blocks", "_error", "_extra", "_id", "_model", "_role", "_stop_reason", "_usage")
+    __slots__ = (
+        "_blocks",
+        "_error",
+        "_events",
+        "_extra",
+        "_id",
+        "_model",
+        "_role",
+        "_stop_reason",
+        "_truncated",
+        "_usage",
+        "text_limit",
+    )
 
     def __init__(self) -> None:
         """Start an empty stream."""
@@ -316,6 +336,10 @@ class MessagesStreamDecoder:
         self._usage: dict[str, Any] | None = None
         self._extra: dict[str, Any] = {}
         self._error: AnnotatedLlmError | None = None
+        self._events = 0
+        self._truncated = False
+        self.text_limit: int = STREAM_TEXT_LIMIT
+        """Most characters kept per text (reply text, thinking, each tool call's input); the rest is cut."""
 
     @property
     def has_content(self) -> bool:
@@ -325,18 +349,63 @@ class MessagesStreamDecoder:
             for block in self._blocks.values()
         )
 
+    @property
+    def truncated(self) -> bool:
+        """Whether some text passed :attr:`text_limit` and was cut."""
+        return self._truncated
+
     def feed(self, data: str | bytes, event: str | None = None) -> None:
         """Take one SSE event's data (and its ``event:`` name)."""
         try:
             chunk = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
             raise DecodeError(f"stream event is not JSON: {exc}", path="$", codec=CODEC) from exc
-        if not isinstance(chunk, Mapping):
-            raise DecodeError("a stream event must be a JSON object", path="$", codec=CODEC)
-        if "type" not in chunk and "bytes" in chunk:
+        if type(chunk) is not dict:  # orjson makes plain dicts: the ABC check only for the error
+            if not isinstance(chunk, Mapping):
+                raise DecodeError("a stream event must be a JSON object", path="$", codec=CODEC)
+        if chunk.get("type") == "content_block_delta" and self._feed_fast_delta(chunk):
+            pass
+        elif "type" not in chunk and "bytes" in chunk:
             self._feed_bedrock_chunk(chunk["bytes"], event)
-            return
-        self._feed_event(chunk, event)
+        else:
+            self._feed_event(chunk, event)
+        self._events += 1
+        if self._events % COMPACT_EVERY == 0:
+            self._compact()
+
+    def _feed_fast_delta(self, chunk: dict[str, Any]) -> bool:
+        """The common delta (text, thinking, tool input) of a started block; ``False`` for anything else."""
+        index = chunk.get("index")
+        delta = chunk.get("delta")
+        if type(index) is not int or type(delta) is not dict:
+            return False
+        block = self._blocks.get(index)
+        if block is None:
+            return False
+        delta_type = delta.get("type")
+        if delta_type == "text_delta":
+            value = delta.get("text")
+            pieces = block.text
+        elif delta_type == "thinking_delta":
+            value = delta.get("thinking")
+            pieces = block.text
+        elif delta_type == "input_json_delta":
+            value = delta.get("partial_json")
+            pieces = block.fragments
+        else:
+            return False
+        if type(value) is not str:
+            return False  # the general path raises with the path
+        pieces.append(value)
+        return True
+
+    def _compact(self) -> None:
+        limit = self.text_limit
+        for block in self._blocks.values():
+            for pieces in (block.text, block.fragments):
+                if len(pieces) > 1 or (pieces and len(pieces[0]) > limit):
+                    if compact_text(pieces, limit):
+                        self._truncated = True
 
     def _feed_bedrock_chunk(self, payload: Any, event: str | None) -> None:
         try:
@@ -459,6 +528,16 @@ class MessagesStreamDecoder:
                 self._stop_reason = stop_reason
             self._extra.update(split_known(delta, frozenset({"stop_reason"})))
 
+    def _cut(self, reply: _Reply) -> None:
+        """Cut the reply text and the thinking, joined over their blocks, at :attr:`text_limit`."""
+        limit = self.text_limit
+        for pieces, separator in ((reply.texts, ""), (reply.thinking, THINKING_SEPARATOR)):
+            if len(pieces) > 1:
+                joined = separator.join(pieces)
+                if len(joined) > limit:
+                    pieces[:] = [joined[:limit]]
+                    self._truncated = True
+
     def _merge_usage(self, usage: Mapping[str, Any]) -> None:
         merged = self._usage if self._usage is not None else {}
         for key, value in usage.items():
@@ -467,7 +546,8 @@ class MessagesStreamDecoder:
         self._usage = merged
 
     def finish(self) -> AnnotatedLlmResponse:
-        """The reply assembled from every event fed so far."""
+        """The reply assembled from every event fed so far (each text cut at :attr:`text_limit`)."""
+        self._compact()  # applies text_limit to what arrived since the last compaction
         reply = _Reply()
         for index in sorted(self._blocks):
             block = self._blocks[index]
@@ -496,6 +576,7 @@ class MessagesStreamDecoder:
                     if malformed is None:
                         server_block["input"] = parsed
                 reply.server_blocks.append(server_block)
+        self._cut(reply)
         usage = Usage()
         if self._usage is not None:
             try:

@@ -32,7 +32,14 @@ from nemoflow import (
     ToolCall,
     Usage,
 )
-from nemoflow.codec_support import optional_int, optional_str, split_known
+from nemoflow.codec_support import (
+    COMPACT_EVERY,
+    STREAM_TEXT_LIMIT,
+    compact_text,
+    optional_int,
+    optional_str,
+    split_known,
+)
 
 from ._common import CODEC, expect_list, expect_mapping
 from ._errors import classify, stream_exception
@@ -290,11 +297,27 @@ class ConverseStreamDecoder:
     ``:exception-type`` of an exception). Without a name, the event is recognized by its shape, and a
     payload wrapped the way the AWS SDKs hand events out (``{"contentBlockDelta": {...}}``) is unwrapped.
 
+    ``feed_event`` runs once per streamed event, so the common event (a text delta) takes a short path
+    of plain ``dict`` checks. Each block's pieces are joined every :data:`COMPACT_EVERY` events and cut
+    at :attr:`text_limit` characters, so a very long stream costs memory in proportion to its text.
+
     Args:
         model: The model named in the request URL (Converse events carry none).
     """
 
-    __slots__ = ("_blocks", "_error", "_extra", "_model", "_role", "_seen", "_stop", "_usage")
+    __slots__ = (
+        "_blocks",
+        "_error",
+        "_events",
+        "_extra",
+        "_model",
+        "_role",
+        "_seen",
+        "_stop",
+        "_truncated",
+        "_usage",
+        "text_limit",
+    )
 
     def __init__(self, model: str | None = None) -> None:
         self._model = model
@@ -305,6 +328,10 @@ class ConverseStreamDecoder:
         self._extra: dict[str, Any] = {}
         self._error: AnnotatedLlmError | None = None
         self._seen = False
+        self._events = 0
+        self._truncated = False
+        self.text_limit: int = STREAM_TEXT_LIMIT
+        """Most characters kept per text (reply text, reasoning, each tool call's input); the rest is cut."""
 
     @property
     def has_content(self) -> bool:
@@ -314,6 +341,11 @@ class ConverseStreamDecoder:
             for block in self._blocks.values()
         )
 
+    @property
+    def truncated(self) -> bool:
+        """Whether some text passed :attr:`text_limit` and was cut."""
+        return self._truncated
+
     def feed(self, data: str | bytes, event: str | None = None) -> None:
         """Take one event's payload (JSON) and name."""
         try:
@@ -322,7 +354,7 @@ class ConverseStreamDecoder:
             raise DecodeError(f"stream event is not JSON: {exc}", path="$", codec=CODEC) from exc
         if payload is None:
             return
-        if not isinstance(payload, Mapping):
+        if type(payload) is not dict and not isinstance(payload, Mapping):
             raise DecodeError("a stream event must be a JSON object", path="$", codec=CODEC)
         path = "$"
         if event is None:
@@ -337,6 +369,11 @@ class ConverseStreamDecoder:
     def feed_event(self, event: str | None, payload: Mapping[str, Any], path: str = "$") -> None:
         """Take one event already parsed (``path`` is where ``payload`` sits, for error paths)."""
         if event is None:
+            return
+        self._events += 1
+        if self._events % COMPACT_EVERY == 0:
+            self._compact()
+        if event == "contentBlockDelta" and type(payload) is dict and self._fast_delta(payload):
             return
         if event in EXCEPTION_NAMES or event.endswith("Exception"):
             self.fail(event, payload)
@@ -404,6 +441,31 @@ class ConverseStreamDecoder:
         if tool is not None:
             block.tool_id, block.tool_name, block.tool_type = tool
 
+    def _fast_delta(self, payload: dict[str, Any]) -> bool:
+        """A text delta (``{"contentBlockIndex": n, "delta": {"text": ...}}``); ``False`` for the rest."""
+        index = payload.get("contentBlockIndex")
+        delta = payload.get("delta")
+        if type(index) is not int or type(delta) is not dict or len(delta) != 1:
+            return False
+        text = delta.get("text")
+        if type(text) is not str:
+            return False
+        self._seen = True
+        block = self._blocks.get(index)
+        if block is None:
+            block = self._blocks[index] = _Block()
+        if text:
+            block.text.append(text)
+        return True
+
+    def _compact(self) -> None:
+        limit = self.text_limit
+        for block in self._blocks.values():
+            for pieces in (block.text, block.reasoning, block.fragments):
+                if len(pieces) > 1 or (pieces and len(pieces[0]) > limit):
+                    if compact_text(pieces, limit):
+                        self._truncated = True
+
     def _delta(self, payload: Mapping[str, Any], path: str) -> None:
         index = _index(payload, path)
         delta = expect_mapping(payload.get("delta") or {}, f"{path}.delta", "delta")
@@ -428,7 +490,8 @@ class ConverseStreamDecoder:
             block.reasoning.append(thought)
 
     def finish(self) -> AnnotatedLlmResponse:
-        """The reply assembled from every event fed so far."""
+        """The reply assembled from every event fed so far (each text cut at :attr:`text_limit`)."""
+        self._compact()  # applies text_limit to what arrived since the last compaction
         texts: list[str] = []
         reasoning: list[str] = []
         calls: list[ToolCall] = []
@@ -447,6 +510,9 @@ class ConverseStreamDecoder:
                         type=block.tool_type or "function",
                     )
                 )
+        for pieces in (texts, reasoning):
+            if len(pieces) > 1 and compact_text(pieces, self.text_limit):
+                self._truncated = True  # within the limit block by block, not joined over the blocks
         choices: tuple[Choice, ...] = ()
         if self._seen:
             choices = (
@@ -488,6 +554,20 @@ class ConverseByteStreamDecoder:
         """Whether generated output has arrived (time to first token)."""
         return self._events.has_content
 
+    @property
+    def text_limit(self) -> int:
+        """Most characters kept per text of the reply (set on the event decoder it wraps)."""
+        return self._events.text_limit
+
+    @text_limit.setter
+    def text_limit(self, value: int) -> None:
+        self._events.text_limit = value
+
+    @property
+    def truncated(self) -> bool:
+        """Whether some text passed :attr:`text_limit` and was cut."""
+        return self._events.truncated
+
     def feed(self, data: bytes) -> None:
         """Take the next bytes of the body."""
         if not isinstance(data, bytes | bytearray | memoryview):
@@ -509,6 +589,12 @@ class ConverseByteStreamDecoder:
             raise first_error
 
     def _dispatch(self, message: EventStreamMessage) -> None:
+        headers = message.headers
+        message_type = headers.get(":message-type")
+        event = headers.get(":event-type")
+        if message_type == "event" and type(event) is str and event in EVENT_NAMES:
+            self._events.feed_event(event, self._payload(message))  # the common frame
+            return
         message_type = message.header_str(":message-type") or "event"
         if message_type == "error":
             self._events.fail_with(message.header_str(":error-code"), message.header_str(":error-message"))
@@ -526,12 +612,14 @@ class ConverseByteStreamDecoder:
 
     @staticmethod
     def _payload(message: EventStreamMessage) -> Mapping[str, Any]:
-        if not message.payload.strip():
-            return {}
         try:
             payload = orjson.loads(message.payload)
         except orjson.JSONDecodeError as exc:
+            if not message.payload.strip():
+                return {}
             raise DecodeError(f"stream event is not JSON: {exc}", path="$", codec=CODEC) from exc
+        if type(payload) is dict:
+            return payload
         return expect_mapping(payload, "$", "a stream event")
 
     def finish(self) -> AnnotatedLlmResponse:

@@ -35,7 +35,10 @@ from nemoflow import (
     Usage,
 )
 from nemoflow.codec_support import (
+    COMPACT_EVERY,
+    STREAM_TEXT_LIMIT,
     classify_status,
+    compact_text,
     decode_sse_stream,
     error_body_text,
     optional_int,
@@ -43,7 +46,17 @@ from nemoflow.codec_support import (
     retry_after_seconds,
 )
 
-from ._wire import CODEC, EMPTY, expect_list, expect_mapping, lookup, model_of_url, unknown_keys, value_of
+from ._wire import (
+    CODEC,
+    EMPTY,
+    SNAKE,
+    expect_list,
+    expect_mapping,
+    lookup,
+    model_of_url,
+    unknown_keys,
+    value_of,
+)
 
 _FINISH_REASONS = {
     "STOP": FinishReason.STOP,
@@ -78,6 +91,8 @@ _USAGE_KNOWN = frozenset(
         "totalTokenCount",
     }
 )
+_USAGE_NAMES = _USAGE_KNOWN | {SNAKE[name] for name in _USAGE_KNOWN}
+"""The token counts of ``usageMetadata`` under both spellings."""
 THOUGHT_SIGNATURES = "thoughtSignatures"
 """``Choice.extra`` key: the thought signatures of the reply's text and thought parts, in order."""
 OTHER_PARTS = "otherParts"
@@ -159,28 +174,53 @@ class _CandidateBuilder:
     finish_raw: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def feed(self, candidate: Mapping[str, Any], path: str) -> None:
-        content_key, content = lookup(candidate, "content")
+    def feed(self, candidate: Mapping[str, Any], candidates_path: str, position: int) -> None:
+        """Take the candidate at ``candidates_path[position]``.
+
+        Runs once per streamed chunk: JSON paths are built only to raise, plain parts take a short path.
+        """
+        content = candidate.get("content")  # one word: no snake_case twin
         if content is not None:
-            content_path = f"{path}.{content_key}"
-            content = expect_mapping(content, content_path, "content")
-            role = optional_str(content.get("role"), f"{content_path}.role", CODEC)
+            if type(content) is not dict:
+                content = expect_mapping(content, f"{candidates_path}[{position}].content", "content")
+            role = content.get("role")
+            if role is not None and type(role) is not str:
+                role = optional_str(role, f"{candidates_path}[{position}].content.role", CODEC)
             if role:
                 self.role = "assistant" if role == "model" else role
             parts = content.get("parts")
             if parts is not None:
-                for position, part in enumerate(expect_list(parts, f"{content_path}.parts", "parts")):
-                    self._feed_part(part, f"{content_path}.parts[{position}]")
-            content_extra = unknown_keys(content, _CONTENT_KNOWN)
-            if content_extra:
-                self.extra["content"] = {**self.extra.get("content", {}), **content_extra}
-        reason_key, reason = lookup(candidate, "finishReason")
-        reason = optional_str(reason, f"{path}.{reason_key}", CODEC)
-        if reason:
-            self.finish_raw = reason
-        self.extra.update(unknown_keys(candidate, _CANDIDATE_KNOWN))
+                if type(parts) is not list:
+                    parts = expect_list(parts, f"{candidates_path}[{position}].content.parts", "parts")
+                for part_position, part in enumerate(parts):
+                    if type(part) is dict:
+                        text = part.get("text")
+                        if type(text) is str:
+                            size = len(part)
+                            if size == 1:  # {"text": ...}
+                                self.text.append(text)
+                                continue
+                            if size == 2 and part.get("thought") is True:  # {"text": ..., "thought": true}
+                                self.reasoning.append(text)
+                                continue
+                    self._feed_part(part, f"{candidates_path}[{position}].content.parts[{part_position}]")
+            if not content.keys() <= _CONTENT_KNOWN:
+                content_extra = unknown_keys(content, _CONTENT_KNOWN)
+                if content_extra:
+                    self.extra["content"] = {**self.extra.get("content", {}), **content_extra}
+        known = candidate.keys() <= _CANDIDATE_KNOWN  # no snake_case keys, nothing unknown
+        reason_key, reason = (
+            ("finishReason", candidate.get("finishReason")) if known else lookup(candidate, "finishReason")
+        )
+        if reason is not None:
+            if type(reason) is not str:
+                reason = optional_str(reason, f"{candidates_path}[{position}].{reason_key}", CODEC)
+            if reason:
+                self.finish_raw = reason
+        if not known:
+            self.extra.update(unknown_keys(candidate, _CANDIDATE_KNOWN))
 
-    def _feed_part(self, raw: Any, path: str) -> None:
+    def _feed_part(self, raw: Any, path: str) -> None:  # a part other than plain text or thought
         part = expect_mapping(raw, path, "a part")
         signature_key, signature = lookup(part, "thoughtSignature")
         signature = optional_str(signature, f"{path}.{signature_key}", CODEC)
@@ -310,7 +350,7 @@ def decode_response(response: Any, url: str | None) -> AnnotatedLlmResponse:
             builder = builders.get(index)
             if builder is None:
                 builder = builders[index] = _CandidateBuilder(index)
-            builder.feed(candidate, path)
+            builder.feed(candidate, f"$.{key}", position)
     choices = tuple(builders[index].build() for index in sorted(builders))
     common = _common(body, url, "$")
     usage_key, usage = lookup(body, "usageMetadata")
@@ -324,24 +364,54 @@ def decode_response(response: Any, url: str | None) -> AnnotatedLlmResponse:
 # ----------------------------------------------------------------------------------------- streaming
 
 
+def _plain_usage(usage: Any) -> bool:
+    """Whether ``usageMetadata`` is a plain object whose token counts are all integers (it decodes)."""
+    if type(usage) is not dict:
+        return False
+    for key, value in usage.items():
+        if type(value) is not int and key in _USAGE_NAMES:
+            return False
+    return True
+
+
 class GeminiStreamDecoder:
     """Assembles streamed ``GenerateContentResponse`` chunks into one :class:`AnnotatedLlmResponse`.
 
     Text and thought parts are appended, function calls collected, and the last finish reason, usage,
     model version and response id win (usage is never summed).
+
+    Every chunk carries text deltas (never the text so far) and the running ``usageMetadata``: a chunk's
+    usage is checked when it arrives but only the last one is decoded, by :meth:`finish`. Each candidate's
+    text pieces are joined every :data:`COMPACT_EVERY` chunks and cut at :attr:`text_limit` characters,
+    so a very long stream costs memory in proportion to its text, never per chunk.
     """
 
-    __slots__ = ("_block", "_candidates", "_common", "_error", "_extra", "_url", "_usage")
+    __slots__ = (
+        "_block",
+        "_candidates",
+        "_common",
+        "_error",
+        "_events",
+        "_extra",
+        "_truncated",
+        "_url",
+        "_usage",
+        "text_limit",
+    )
 
     def __init__(self, url: str | None = None) -> None:
         """Start an empty stream; ``url`` names the model when the chunks do not."""
         self._url = url
         self._candidates: dict[int, _CandidateBuilder] = {}
         self._common: dict[str, Any] = {}
-        self._usage: Usage | None = None
+        self._usage: Mapping[str, Any] | None = None  # the last usageMetadata, checked, decoded at finish
         self._block: str | None = None
         self._error: AnnotatedLlmError | None = None
         self._extra: dict[str, Any] = {}
+        self._events = 0
+        self._truncated = False
+        self.text_limit: int = STREAM_TEXT_LIMIT
+        """Most characters kept per text (each candidate's text and thoughts); the rest is cut."""
 
     @property
     def has_content(self) -> bool:
@@ -350,6 +420,11 @@ class GeminiStreamDecoder:
             any(candidate.text) or any(candidate.reasoning) or bool(candidate.calls)
             for candidate in self._candidates.values()
         )
+
+    @property
+    def truncated(self) -> bool:
+        """Whether some text passed :attr:`text_limit` and was cut."""
+        return self._truncated
 
     def feed(self, data: str | bytes, event: str | None = None) -> None:
         """Take one SSE event's data: a ``GenerateContentResponse`` object (or an array of them)."""
@@ -371,24 +446,53 @@ class GeminiStreamDecoder:
         """Take one parsed chunk object."""
         if chunk is None:
             return
-        body = expect_mapping(chunk, path, "a stream chunk")
-        error = body.get("error")
+        self._events += 1
+        if self._events % COMPACT_EVERY == 0:
+            self._compact()
+        body = chunk if type(chunk) is dict else expect_mapping(chunk, path, "a stream chunk")
+        get = body.get
+        error = get("error")
         if event == "error" or error is not None:
             self._error = error_from_status(error if error is not None else body, None)
             return
-        key, candidates = lookup(body, "candidates")
+        known = body.keys() <= _RESPONSE_KNOWN  # the common chunk: no snake_case keys, nothing unknown
+        candidates = get("candidates")  # one word: no snake_case twin
         if candidates is not None:
-            for position, raw in enumerate(expect_list(candidates, f"{path}.{key}", "candidates")):
-                candidate_path = f"{path}.{key}[{position}]"
-                candidate = expect_mapping(raw, candidate_path, "a candidate")
-                index = _candidate_index(candidate, position, candidate_path)
-                builder = self._candidates.get(index)
+            candidates_path = "$.candidates" if path == "$" else f"{path}.candidates"
+            if type(candidates) is not list:
+                candidates = expect_list(candidates, candidates_path, "candidates")
+            builders = self._candidates
+            for position, raw in enumerate(candidates):
+                if type(raw) is dict:
+                    candidate: Mapping[str, Any] = raw
+                else:
+                    candidate = expect_mapping(raw, f"{candidates_path}[{position}]", "a candidate")
+                index = candidate.get("index")
+                if index is None:
+                    index = position  # protobuf JSON leaves index 0 out
+                elif type(index) is not int or index < 0:
+                    index = _candidate_index(candidate, position, f"{candidates_path}[{position}]")
+                builder = builders.get(index)
                 if builder is None:
-                    builder = self._candidates[index] = _CandidateBuilder(index)
-                builder.feed(candidate, candidate_path)
-        usage_key, usage = lookup(body, "usageMetadata")
+                    builder = builders[index] = _CandidateBuilder(index)
+                builder.feed(candidate, candidates_path, position)
+        usage_key, usage = ("usageMetadata", get("usageMetadata")) if known else lookup(body, "usageMetadata")
         if usage is not None:
-            self._usage = decode_usage(usage, f"{path}.{usage_key}")
+            if not _plain_usage(usage):
+                decode_usage(usage, f"{path}.{usage_key}")  # raises now, with the path, if it does not decode
+            self._usage = usage
+        if known:
+            response_id = get("responseId")
+            model = get("modelVersion")
+            if response_id is not None and type(response_id) is not str:
+                response_id = optional_str(response_id, f"{path}.responseId", CODEC)
+            if model is not None and type(model) is not str:
+                model = optional_str(model, f"{path}.modelVersion", CODEC)
+            if response_id is not None:
+                self._common["id"] = response_id
+            if model:
+                self._common["model"] = model
+            return
         common = _common(body, None, path)
         for name in ("id", "model", "created"):
             if common[name] is not None:
@@ -398,14 +502,26 @@ class GeminiStreamDecoder:
         if block:
             self._block = block
 
+    def _compact(self) -> None:
+        limit = self.text_limit
+        for builder in self._candidates.values():
+            for pieces in (builder.text, builder.reasoning):
+                if len(pieces) > 1 or (pieces and len(pieces[0]) > limit):
+                    if compact_text(pieces, limit):
+                        self._truncated = True
+
     def finish(self) -> AnnotatedLlmResponse:
-        """The reply assembled from every chunk fed so far."""
+        """The reply assembled from every chunk fed so far (each text cut at :attr:`text_limit`)."""
+        self._compact()  # applies text_limit to what arrived since the last compaction
         choices = tuple(self._candidates[index].build() for index in sorted(self._candidates))
+        usage = Usage()
+        if self._usage is not None:
+            usage = decode_usage(self._usage, "$.usageMetadata")  # checked when it arrived: cannot raise
         common: dict[str, Any] = {
             "id": self._common.get("id"),
             "model": self._common.get("model") or model_of_url(self._url),
             "created": self._common.get("created"),
-            "usage": self._usage or Usage(),
+            "usage": usage,
             "extra": dict(self._extra) if self._extra else EMPTY,
         }
         return _response(choices, common, self._block, self._error)

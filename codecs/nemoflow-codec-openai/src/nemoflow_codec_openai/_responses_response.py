@@ -30,7 +30,14 @@ from nemoflow import (
     ToolCall,
     Usage,
 )
-from nemoflow.codec_support import optional_int, optional_str, split_known
+from nemoflow.codec_support import (
+    COMPACT_EVERY,
+    STREAM_TEXT_LIMIT,
+    compact_text,
+    optional_int,
+    optional_str,
+    split_known,
+)
 
 from ._chat_request import parse_arguments
 from ._chat_response import decode_error as chat_decode_error
@@ -434,14 +441,80 @@ _DONES: dict[str, tuple[str, str, str]] = {
 _PART_FIELDS = {"output_text": ("texts", "text"), "refusal": ("refusals", "refusal")}
 
 
+def _cut_parts(parts: Any, keys: tuple[str, ...], limit: int) -> list[Any] | None:
+    """``parts`` copied with their ``keys`` texts cut at ``limit``; ``None`` when none is longer."""
+    if type(parts) is not list:
+        return None
+    cut: list[Any] | None = None
+    for i, part in enumerate(parts):
+        if not isinstance(part, Mapping):
+            continue  # left for decoding to reject
+        for key in keys:
+            value = part.get(key)
+            if isinstance(value, str) and len(value) > limit:
+                if cut is None:
+                    cut = list(parts)
+                part = cut[i] = {**part, key: value[:limit]}
+    return cut
+
+
+def _cut_item(item: Any, limit: int) -> Any:
+    """An output item with its texts (message text and refusals, reasoning, call arguments) cut at ``limit``.
+
+    ``item`` itself when no text is longer; a malformed item is returned as it is, for decoding to reject.
+    """
+    if not isinstance(item, Mapping):
+        return item
+    kind = item.get("type")
+    changes: dict[str, Any] = {}
+    if kind == "message" or (kind is None and "content" in item):
+        content = item.get("content")
+        if isinstance(content, str):
+            if len(content) > limit:
+                changes["content"] = content[:limit]
+        else:
+            parts = _cut_parts(content, ("text", "refusal"), limit)
+            if parts is not None:
+                changes["content"] = parts
+    elif isinstance(kind, str) and kind in CALL_ITEM_TYPES:
+        key = "arguments" if kind == "function_call" else "input"  # as _call_item reads them
+        value = item.get(key)
+        if isinstance(value, str) and len(value) > limit:
+            changes[key] = value[:limit]
+    elif kind == "reasoning":
+        for key in ("summary", "content"):
+            parts = _cut_parts(item.get(key), ("text",), limit)
+            if parts is not None:
+                changes[key] = parts
+    return {**item, **changes} if changes else item
+
+
 class ResponsesStreamDecoder:
     """Assembles Responses stream events into one :class:`AnnotatedLlmResponse`.
 
     The terminal event's ``response`` (``response.completed`` / ``incomplete`` / ``failed``) is decoded like a
     complete body and wins; without one, the reply is what the deltas built, finished as ``error``.
+
+    ``feed`` runs once per streamed event, so a delta of an item already announced takes a short path of
+    plain ``dict`` checks. Delta pieces are joined every :data:`COMPACT_EVERY` events and cut at
+    :attr:`text_limit` characters; the whole texts that ``*.done`` events, ``output_item.done`` items and
+    the terminal ``response`` repeat are cut as they arrive. So a very long stream costs memory in
+    proportion to its text (up to the limit), never per event.
     """
 
-    __slots__ = ("_by_call_id", "_by_id", "_by_index", "_error", "_items", "_snapshot", "_terminal", "_usage")
+    __slots__ = (
+        "_by_call_id",
+        "_by_id",
+        "_by_index",
+        "_error",
+        "_events",
+        "_items",
+        "_snapshot",
+        "_terminal",
+        "_truncated",
+        "_usage",
+        "text_limit",
+    )
 
     def __init__(self) -> None:
         """Start an empty stream."""
@@ -453,6 +526,10 @@ class ResponsesStreamDecoder:
         self._terminal: AnnotatedLlmResponse | None = None
         self._usage: Usage | None = None
         self._error: AnnotatedLlmError | None = None
+        self._events = 0
+        self._truncated = False
+        self.text_limit: int = STREAM_TEXT_LIMIT
+        """Most characters kept per text (reply text, reasoning, refusal, each call's arguments)."""
 
     @property
     def has_content(self) -> bool:
@@ -468,6 +545,11 @@ class ResponsesStreamDecoder:
             for item in self._items
         )
 
+    @property
+    def truncated(self) -> bool:
+        """Whether some text passed :attr:`text_limit` and was cut."""
+        return self._truncated
+
     def feed(self, data: str | bytes, event: str | None = None) -> None:
         """Take one SSE event's data (its JSON carries the event ``type``; ``event`` is the fallback)."""
         if data in ("[DONE]", b"[DONE]"):
@@ -478,11 +560,17 @@ class ResponsesStreamDecoder:
             raise DecodeError(f"stream event is not JSON: {exc}", path="$", codec=CODEC) from exc
         if payload is None:
             return
-        if not isinstance(payload, Mapping):
+        if type(payload) is not dict and not isinstance(payload, Mapping):
             raise DecodeError("a stream event must be a JSON object", path="$", codec=CODEC)
         kind = payload.get("type")
         if not isinstance(kind, str):
             kind = event
+        self._events += 1
+        if self._events % COMPACT_EVERY == 0:
+            self._compact()
+        delta = _DELTAS.get(kind) if kind is not None else None
+        if delta is not None and self._feed_fast_delta(payload, delta[1], delta[2]):
+            return
         if kind in _SNAPSHOT_EVENTS or kind in _TERMINAL_EVENTS:
             self._feed_snapshot(payload, kind in _TERMINAL_EVENTS)
         elif kind == "error" or (kind is None and isinstance(payload.get("error"), Mapping)):
@@ -506,12 +594,65 @@ class ResponsesStreamDecoder:
         elif kind in ("response.reasoning_summary_part.added", "response.reasoning_summary_part.done"):
             self._feed_part(payload, "summary", done=kind.endswith(".done"))
 
+    def _feed_fast_delta(self, payload: Mapping[str, Any], field: str, key: str) -> bool:
+        """A delta of an item known by its ``item_id``; ``False`` for anything the general path must see."""
+        text = payload.get(key)
+        item_id = payload.get("item_id")
+        if type(text) is not str or type(item_id) is not str or "name" in payload:
+            return False
+        builder = self._by_id.get(item_id)
+        if builder is None:
+            return False
+        if field == "arguments":
+            builder.arguments.append(text)
+            return True
+        position = payload.get("summary_index" if field == "summary" else "content_index")
+        if type(position) is not int:
+            position = 0
+        table: dict[int, list[str]] = builder.texts if field == "texts" else getattr(builder, field)
+        pieces = table.get(position)
+        if pieces is None:
+            table[position] = [text]
+        else:
+            pieces.append(text)
+        return True
+
+    def _compact(self) -> None:
+        limit = self.text_limit
+        for builder in self._items:
+            pieces = builder.arguments
+            if (len(pieces) > 1 or (pieces and len(pieces[0]) > limit)) and compact_text(pieces, limit):
+                self._truncated = True
+            for table in (builder.texts, builder.refusals, builder.summary, builder.reasoning):
+                for pieces in table.values():
+                    if len(pieces) > 1 or (pieces and len(pieces[0]) > limit):
+                        if compact_text(pieces, limit):
+                            self._truncated = True
+
+    def _limited(self, text: str) -> str:
+        """``text`` cut at :attr:`text_limit` (a whole text that a ``done`` event repeats)."""
+        if len(text) > self.text_limit:
+            self._truncated = True
+            return text[: self.text_limit]
+        return text
+
+    def _limited_item(self, item: Mapping[str, Any]) -> Mapping[str, Any]:
+        cut: Mapping[str, Any] = _cut_item(item, self.text_limit)
+        if cut is not item:
+            self._truncated = True
+        return cut
+
     def _feed_snapshot(self, payload: Mapping[str, Any], terminal: bool) -> None:
         response = payload.get("response")
         if response is None:
             return
         if not isinstance(response, Mapping):
             raise DecodeError("response must be a JSON object", path="$.response", codec=CODEC)
+        output = response.get("output")
+        if type(output) is list and output:  # kept (and decoded) with its texts cut at the limit
+            limited = [self._limited_item(item) for item in output]
+            if any(new is not old for new, old in zip(limited, output, strict=True)):
+                response = {**response, "output": limited}
         decoded = decode_response_at({**self._snapshot, **response}, "$.response")
         self._snapshot.update(response)
         if decoded.usage.reported:
@@ -582,7 +723,7 @@ class ResponsesStreamDecoder:
             builder = _ItemBuilder(kind)
         builder.learn(item)
         if done:
-            builder.final = item
+            builder.final = self._limited_item(item)
         self._register(builder, index)
 
     def _feed_text(self, payload: Mapping[str, Any], kind: str, field: str, key: str, replace: bool) -> None:
@@ -595,14 +736,14 @@ class ResponsesStreamDecoder:
             builder.name = name
         if field == "arguments":
             if replace:
-                builder.arguments[:] = [text]
+                builder.arguments[:] = [self._limited(text)]
             else:
                 builder.arguments.append(text)
             return
         position = _index(payload.get("summary_index" if field == "summary" else "content_index")) or 0
         table: dict[int, list[str]] = getattr(builder, field)
         if replace:
-            table[position] = [text]
+            table[position] = [self._limited(text)]
         else:
             table.setdefault(position, []).append(text)
 
@@ -623,7 +764,7 @@ class ResponsesStreamDecoder:
         table: dict[int, list[str]] = getattr(builder, target)
         text = part.get(key)
         if done and isinstance(text, str):
-            table[position] = [text]
+            table[position] = [self._limited(text)]
         else:
             table.setdefault(position, [])
 
@@ -632,7 +773,11 @@ class ResponsesStreamDecoder:
         return decode_response_at(body, "$.response")
 
     def finish(self) -> AnnotatedLlmResponse:
-        """The reply: the terminal snapshot when the stream had one, else what the deltas built."""
+        """The reply: the terminal snapshot when the stream had one, else what the deltas built.
+
+        Each text is cut at :attr:`text_limit` characters.
+        """
+        self._compact()  # applies text_limit to what arrived since the last compaction
         result = self._terminal
         if result is None:
             result = _with_reason(self._assembled(), FinishReason.ERROR)
@@ -642,7 +787,37 @@ class ResponsesStreamDecoder:
             result = dataclasses.replace(result, usage=self._usage)
         if self._error is not None and result.error is None:
             result = _with_reason(dataclasses.replace(result, error=self._error), FinishReason.ERROR)
-        return result
+        return self._cut_result(result)
+
+    def _cut_result(self, result: AnnotatedLlmResponse) -> AnnotatedLlmResponse:
+        """Cut the texts joined over several parts or items (each one is within the limit already)."""
+        limit = self.text_limit
+
+        def cut(value: str | None) -> str | None:
+            return value[:limit] if value is not None else None
+
+        texts = (result.text, result.reasoning_text, result.refusal)
+        if not any(value is not None and len(value) > limit for value in texts):
+            return result
+        self._truncated = True
+        choices = tuple(
+            dataclasses.replace(
+                choice,
+                text=cut(choice.text),
+                reasoning_text=cut(choice.reasoning_text),
+                refusal=cut(choice.refusal),
+            )
+            if i == 0
+            else choice
+            for i, choice in enumerate(result.choices)
+        )
+        return dataclasses.replace(
+            result,
+            text=cut(result.text),
+            reasoning_text=cut(result.reasoning_text),
+            refusal=cut(result.refusal),
+            choices=choices,
+        )
 
 
 def _with_reason(result: AnnotatedLlmResponse, reason: FinishReason) -> AnnotatedLlmResponse:
