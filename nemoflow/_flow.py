@@ -20,6 +20,7 @@ import random
 import re
 import threading
 import time
+import urllib.parse
 import uuid
 import zlib
 from collections.abc import Callable, Iterable, Mapping
@@ -245,6 +246,66 @@ def _lowercase_headers(headers: Mapping[str, str]) -> dict[str, str]:
     several headers per call, so it pays for one scan instead.
     """
     return {key.lower(): value for key, value in headers.items()}
+
+
+_CREDENTIAL_HEADERS = (
+    "authorization",
+    "proxy-authorization",
+    "x-api-key",
+    "api-key",
+    "x-goog-api-key",
+    "cookie",
+)
+_CREDENTIAL_PARAMETERS = ("key", "api_key", "api-key", "apikey", "access_token", "token")
+_SHORTEST_SECRET = 8  # shorter values would redact ordinary words
+
+
+def _request_secrets(headers: Mapping[str, str], url: str) -> tuple[str, ...]:
+    """The credential values a request carried (header values, their tokens, ``key=`` values), longest first.
+
+    Providers echo keys back (``Incorrect API key provided: sk-...``) and HTTP libraries quote URLs in
+    their exception messages, so recorded error text is searched for these before it is kept.
+    """
+    found: set[str] = set()
+    for name in _CREDENTIAL_HEADERS:
+        value = headers.get(name)
+        if not value:
+            continue
+        found.add(value.strip())
+        found.add(value.partition(" ")[2].strip())  # the token of "Bearer <token>", "Basic <token>"
+        if name == "cookie":
+            found.update(part.partition("=")[2].strip() for part in value.split(";"))
+    query_start = url.find("?")
+    if query_start != -1:
+        for item in url[query_start + 1 :].split("&"):
+            name, _, value = item.partition("=")
+            if name.lower() in _CREDENTIAL_PARAMETERS and value:
+                found.update((value, urllib.parse.unquote(value)))
+    return tuple(sorted((v for v in found if len(v) >= _SHORTEST_SECRET), key=len, reverse=True))
+
+
+def _redact(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, "[REDACTED]")
+    return text
+
+
+def _redact_error(error: AnnotatedLlmError, secrets: tuple[str, ...]) -> AnnotatedLlmError:
+    """``error`` with every credential value replaced in its texts (message, body, extra)."""
+    changes: dict[str, Any] = {}
+    for name in ("message", "body", "type", "code", "param"):
+        value = getattr(error, name)
+        if isinstance(value, str):
+            redacted = _redact(value, secrets)
+            if redacted != value:
+                changes[name] = redacted
+    if error.extra:
+        dumped = orjson.dumps(error.extra, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
+        redacted = _redact(dumped, secrets)
+        if redacted != dumped:
+            changes["extra"] = orjson.loads(redacted)
+    return replace(error, **changes) if changes else error
 
 
 def redact_url(url: str) -> str:
@@ -561,10 +622,18 @@ class LlmCallHandle:
             self._flow._contain("stream", exc)
         decoder: Any = self._bytes_decoder if self._bytes_decoder is not None else self._decoder
         if decoder is not None and not self._stream_failed:
-            try:
-                if self._sse is not None and self._bytes_decoder is None:
-                    for data, event_type, _, _ in self._sse.finish_fields():
+            if self._sse is not None and self._bytes_decoder is None:
+                try:
+                    last = self._sse.finish_fields()
+                except Exception as exc:
+                    last = []
+                    self._flow._contain("stream", exc)
+                for data, event_type, _, _ in last:
+                    try:  # a broken-off last frame must not cost the reply that came before it
                         decoder.feed(data, event_type)
+                    except Exception as exc:
+                        self._flow._contain("stream", exc)
+            try:
                 partial = decoder.finish()
                 self._content_truncated = getattr(decoder, "truncated", False) is True
             except Exception as exc:
@@ -598,6 +667,12 @@ class _Counters:
     logged: set[str] = field(default_factory=set)
 
 
+def _require_methods(kind: str, value: object, methods: tuple[str, ...]) -> None:
+    if isinstance(value, type) or not all(callable(getattr(value, name, None)) for name in methods):
+        what = f"the class {value.__name__} (create an instance)" if isinstance(value, type) else repr(value)
+        raise TypeError(f"{kind} must hold objects with {', '.join(methods)}(), got {what}")
+
+
 class Flow:
     """Hooks and subscribers for LLM calls, and the scopes that parent them.
 
@@ -619,6 +694,9 @@ class Flow:
             ``content_truncated``. The application's bytes are never cut. Bounds a long stream's memory.
 
     Raises:
+        TypeError: A hook is not callable, a subscriber or sanitizer is not an instance with the
+            expected methods (a class passed by mistake, say), or ``fail_open``/``price_table`` has the
+            wrong type. Checked here so a mistake fails at set-up, not silently on the delivery thread.
         ValueError: ``max_queue`` or ``max_recorded_text`` is not a positive integer.
     """
 
@@ -641,11 +719,26 @@ class Flow:
         for name, number in (("max_queue", max_queue), ("max_recorded_text", max_recorded_text)):
             if isinstance(number, bool) or not isinstance(number, int) or number <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {number!r}")
+        if not isinstance(fail_open, bool):
+            raise TypeError(f"fail_open must be True or False, got {fail_open!r}")
+        if price_table is not None and not isinstance(price_table, PriceTable):
+            raise TypeError(
+                f"price_table must be a nemoflow PriceTable, got {type(price_table).__name__} "
+                "(per-model prices go in price_overrides)"
+            )
         self.max_recorded_text = max_recorded_text
         self.policies: tuple[PolicyLike, ...] = tuple(policies)
         self.guardrails: tuple[GuardrailLike, ...] = tuple(guardrails)
         self.sanitizers: tuple[Sanitizer, ...] = tuple(sanitizers)
         self._subscribers: tuple[Subscriber, ...] = tuple(subscribers)
+        for kind, hooks in (("policies", self.policies), ("guardrails", self.guardrails)):
+            for hook in hooks:
+                if not callable(hook) or isinstance(hook, type):
+                    raise TypeError(f"{kind} must hold callables (request, ctx) -> ..., got {hook!r}")
+        for sanitizer in self.sanitizers:
+            _require_methods("sanitizers", sanitizer, ("sanitize_request", "sanitize_response"))
+        for subscriber in self._subscribers:
+            _require_methods("subscribers", subscriber, ("on_call",))
         self.fail_open = fail_open
         table = price_table or PriceTable.default()
         self.price_table = table.with_overrides(price_overrides) if price_overrides else table
@@ -664,6 +757,7 @@ class Flow:
 
     def add_subscriber(self, subscriber: Subscriber) -> None:
         """Deliver later records to ``subscriber`` too."""
+        _require_methods("subscribers", subscriber, ("on_call",))
         with self._lock:
             self._subscribers = (*self._subscribers, subscriber)
 
@@ -1007,6 +1101,17 @@ class Flow:
                 response = codec.decode_response(orjson.loads(handle._response), url=handle.url)
             except Exception as exc:
                 self._contain("codec", exc)
+        exception_text = f"{type(exception).__name__}: {exception}" if exception is not None else None
+        if error is not None or exception_text is not None or (response is not None and response.error):
+            # Only failed calls pay for this: error texts can quote the request's own credentials.
+            secrets = _request_secrets(ctx.headers, ctx.url)
+            if secrets:
+                if error is not None:
+                    error = _redact_error(error, secrets)
+                if response is not None and response.error is not None:
+                    response = replace(response, error=_redact_error(response.error, secrets))
+                if exception_text is not None:
+                    exception_text = _redact(exception_text, secrets)
         if response is not None and response.error is not None and error is None:
             error = response.error
         request: AnnotatedLlmRequest | None = handle.request
@@ -1052,7 +1157,7 @@ class Flow:
             request=request,
             response=response,
             error=error,
-            exception=f"{type(exception).__name__}: {exception}" if exception is not None else None,
+            exception=exception_text,
             http_status=handle._http_status,
             first_byte_time_ns=handle._first_byte_ns,
             first_token_time_ns=handle._first_token_ns,

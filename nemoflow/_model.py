@@ -612,11 +612,40 @@ def as_dict(obj: Any) -> Any:
         return {name: as_dict(getattr(obj, name)) for name in names}
     if isinstance(obj, enum.Enum):
         return obj.value
-    if kind is tuple or kind is list or isinstance(obj, tuple | list):
-        return [as_dict(item) for item in obj]
-    if kind is dict or isinstance(obj, Mapping):
-        return {str(key): as_dict(value) for key, value in obj.items()}
+    if kind is tuple or kind is list or kind is dict or isinstance(obj, tuple | list | Mapping):
+        return _plain_tree(obj)
     return obj
+
+
+def _plain_tree(root: Any) -> Any:
+    """A JSON container (any depth: raw JSON nests as deep as the parser allows) as plain dicts and lists.
+
+    Iterative, so nesting deeper than Python's recursion limit converts like any other value.
+    """
+    top: Any = {} if isinstance(root, Mapping) else []
+    pending: list[tuple[Any, Any]] = [(root, top)]
+    while pending:
+        source, target = pending.pop()
+        items = source.items() if isinstance(source, Mapping) else enumerate(source)
+        for key, value in items:
+            kind = type(value)
+            if kind is str or kind is int or kind is float or kind is bool or value is None:
+                converted = value
+            elif (
+                kind is dict
+                or kind is list
+                or kind is tuple
+                or (isinstance(value, tuple | list | Mapping) and not is_dataclass(value))
+            ):
+                converted = {} if isinstance(value, Mapping) else []
+                pending.append((value, converted))
+            else:
+                converted = as_dict(value)  # dataclasses and enums: shallow
+            if isinstance(target, dict):
+                target[str(key)] = converted
+            else:
+                target.append(converted)
+    return top
 
 
 _DATACLASS_FIELDS: dict[type, tuple[str, ...]] = {}

@@ -69,6 +69,27 @@ def _rebuilt_request(request: requests.PreparedRequest, handle: LlmCallHandle) -
     return sent
 
 
+def _as_requests_error(exc: BaseException) -> BaseException:
+    """The exception the application sees for ``exc``: requests wraps urllib3's read errors.
+
+    ``Response.iter_content`` (behind ``.content``, ``iter_lines``, ``json()``) re-raises urllib3's
+    ``ProtocolError`` as ``ChunkedEncodingError``, ``ReadTimeoutError`` as ``ConnectionError`` and so
+    on; the record names what the application caught, not what the tee saw underneath.
+    """
+    from urllib3 import exceptions as urllib3_errors
+
+    wrappers: tuple[tuple[type[BaseException], type[BaseException]], ...] = (
+        (urllib3_errors.ProtocolError, requests.exceptions.ChunkedEncodingError),
+        (urllib3_errors.DecodeError, requests.exceptions.ContentDecodingError),
+        (urllib3_errors.ReadTimeoutError, requests.exceptions.ConnectionError),
+        (urllib3_errors.SSLError, requests.exceptions.SSLError),
+    )
+    for source, wrapper in wrappers:
+        if isinstance(exc, source):
+            return wrapper(exc)
+    return exc
+
+
 class _TeeRaw:
     """Stands in for ``response.raw`` (a urllib3 response) and tees what the application reads.
 
@@ -126,7 +147,8 @@ class _TeeRaw:
         return rest
 
     def _fail(self, exc: BaseException) -> None:
-        self._tee.finish(_status_for(exc), None if isinstance(exc, GeneratorExit) else exc)
+        recorded = None if isinstance(exc, GeneratorExit) else _as_requests_error(exc)
+        self._tee.finish(_status_for(exc), recorded)
 
     def _take(self, amt: int | None) -> bytes:
         if amt is None:

@@ -69,6 +69,18 @@ def _is_injected_usage_event(event: bytes) -> bool:
     return isinstance(chunk, dict) and chunk.get("choices") == [] and isinstance(chunk.get("usage"), dict)
 
 
+def _without_injected_usage(event: bytes) -> bytes:
+    """``event``, or only the blank lines before it when it is the injected usage event.
+
+    Blank lines between events can be split so that some land at the start of the next event's bytes;
+    they were never part of the usage event, so the application still gets them.
+    """
+    if not _is_injected_usage_event(event):
+        return event
+    body = event.lstrip(b"\r\n")
+    return event[: len(event) - len(body)]
+
+
 class ResponseTee:
     """Feeds the call record from a response body while handing the body to the application.
 
@@ -117,15 +129,13 @@ class ResponseTee:
         del self._held[:end]
         if b"usage" not in complete:
             return complete
-        return b"".join(event for event in _split_events(complete) if not _is_injected_usage_event(event))
+        return b"".join(_without_injected_usage(event) for event in _split_events(complete))
 
     def remainder(self) -> bytes:
         """Bytes still held back at the end of the body (an unterminated last event), to give the app."""
         held = bytes(self._held)
         self._held.clear()
-        if held and _is_injected_usage_event(held):
-            return b""
-        return held
+        return _without_injected_usage(held) if held else held
 
     def finish(self, status: CallStatus = CallStatus.OK, exception: BaseException | None = None) -> None:
         """End the record: exhausted (``ok``), closed early (``cancelled``) or failed (``error``)."""
