@@ -285,12 +285,23 @@ class PriceTable:
             The new table; this one is unchanged.
 
         Raises:
-            ValueError: An override names an unknown price field, gives a bad price, or lacks ``input``
-                for a new model.
+            ValueError: An override names an unknown price field, gives a bad price (the message names
+                the model and the field), or lacks ``input`` for a new model.
+            TypeError: ``overrides`` is not a mapping, a key is not a string, or a value is neither a
+                :class:`ModelPrice` nor a mapping.
         """
+        if not isinstance(overrides, Mapping):
+            raise TypeError(
+                "price overrides must be a mapping of model name to prices "
+                f"(such as {{'gpt-4o': {{'input': 2.0}}}}), not {type(overrides).__name__}"
+            )
         models = dict(self._models)
         overridden = set(self._overridden)
         for name, value in overrides.items():
+            if not isinstance(name, str):
+                raise TypeError(
+                    f"price override keys must be model names (str), not {type(name).__name__}: {name!r}"
+                )
             key = name.strip().lower()
             if not key:
                 raise ValueError("an override has an empty model name")
@@ -308,12 +319,17 @@ class PriceTable:
                 if base is None and value.get("input") is None:
                     raise ValueError(f"override of {key!r} adds a new model and must give an input price")
                 merged = {field: value.get(field, getattr(base, field, None)) for field in _PRICE_FIELDS}
+                if merged["input"] is None:
+                    raise ValueError(f"override of {key!r} sets input to None: a priced model needs one")
                 try:
                     price = ModelPrice(**merged)
                 except (TypeError, ValueError) as error:
                     raise ValueError(f"override of {key!r}: {error}") from None
             else:
-                raise TypeError(f"override of {key!r} must be a ModelPrice or a mapping")
+                raise TypeError(
+                    f"override of {key!r} must be a ModelPrice or a mapping of prices such as "
+                    f"{{'input': 2.0, 'output': 8.0}}, not {type(value).__name__}"
+                )
             models[key] = price
             overridden.add(key)
         aliases = self._aliases()

@@ -10,6 +10,7 @@ caching) and a Gemini translation, with a sample policy capping ``max_tokens``. 
 from __future__ import annotations
 
 import json
+import socket
 import sys
 import threading
 from collections.abc import Iterator
@@ -18,8 +19,11 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 __all__ = ["DemoResult", "ReplayServer", "run_demo"]
+
+_PHOENIX_CONNECT_TIMEOUT = 3.0
 
 _MISSING_SDKS = (
     "nemoflow demo drives the official SDKs; install them with: pip install 'nemoflow[demo]' "
@@ -29,6 +33,34 @@ _MISSING_SDKS = (
 
 def _transcript(name: str) -> Any:
     return json.loads(resources.files("nemoflow").joinpath("examples", "demo", name).read_text("utf-8"))
+
+
+def _check_phoenix(url: str) -> str:
+    """The OTLP traces endpoint under Phoenix's base ``url``, once a TCP connection to it succeeded.
+
+    Raises:
+        ConfigurationError: ``url`` is not an http(s) URL, or nothing accepts connections there.
+    """
+    from nemoflow._errors import ConfigurationError
+    from nemoflow._runner import http_url_problem
+
+    problem = http_url_problem(url)
+    if problem is not None:
+        raise ConfigurationError(f"--phoenix: {problem}")
+    parts = urlsplit(url.strip())
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=_PHOENIX_CONNECT_TIMEOUT).close()
+    except OSError as exc:
+        reason = (
+            "timed out" if isinstance(exc, TimeoutError) else exc.strerror or str(exc) or type(exc).__name__
+        )
+        raise ConfigurationError(
+            f"cannot reach Phoenix at {url} ({reason}); start it (phoenix serve) or leave out --phoenix"
+        ) from exc
+    base = url.strip().rstrip("/")
+    return base if base.endswith("/v1/traces") else base + "/v1/traces"
 
 
 class _ReplayHandler(BaseHTTPRequestHandler):
@@ -127,7 +159,8 @@ def run_demo(
     """Run the demo agent and print its trace tree to ``out`` (default: standard output).
 
     Raises:
-        ConfigurationError: The official SDKs are not installed.
+        ConfigurationError: The official SDKs are not installed, or ``phoenix`` is not an http(s) URL
+            that accepts connections (checked before the demo starts).
     """
     from nemoflow._errors import ConfigurationError
     from nemoflow._flow import Flow
@@ -135,6 +168,7 @@ def run_demo(
     from nemoflow._local import ConsoleExporter
     from nemoflow._records import Subscriber
 
+    endpoint = _check_phoenix(phoenix) if phoenix else None  # before the slow SDK imports
     try:
         import anthropic
         import openai
@@ -144,11 +178,10 @@ def run_demo(
         raise ConfigurationError(_MISSING_SDKS) from exc
     stream = out if out is not None else sys.stdout
     subscribers: list[Subscriber] = [ConsoleExporter(stream)]
-    if phoenix:
+    if endpoint is not None:
         from nemoflow._exporters import get_exporter
 
         exporter_class = get_exporter("openinference")
-        endpoint = phoenix.rstrip("/") + ("" if phoenix.rstrip("/").endswith("/v1/traces") else "/v1/traces")
         subscribers.append(exporter_class(endpoint=endpoint, project_name=project))  # type: ignore[call-arg]
     flow = Flow(policies=[cap_max_tokens(256)], subscribers=subscribers)
     with ReplayServer().running() as upstream:

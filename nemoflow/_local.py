@@ -203,6 +203,10 @@ class ConsoleExporter(Subscriber):
             and result under each tool run, cut to one line.
         max_traces: Traces held at once; when more start, the oldest is printed as it stands.
         max_records_per_trace: Records held per trace; later ones are counted, not shown.
+
+    Raises:
+        TypeError: ``stream`` has no ``write`` method, or an option is not of its documented type.
+        ValueError: ``max_traces`` or ``max_records_per_trace`` is below 1.
     """
 
     def __init__(
@@ -214,12 +218,18 @@ class ConsoleExporter(Subscriber):
         max_traces: int = 1000,
         max_records_per_trace: int = 10_000,
     ) -> None:
+        if stream is not None:
+            _check_writable("stream", stream, "an open text stream with write() or None")
+        _check_option("color", color, (bool, type(None)), "True, False or None")
+        _check_option("show_content", show_content, (bool,), "True or False")
+        _check_count("max_traces", max_traces)
+        _check_count("max_records_per_trace", max_records_per_trace)
         self._stream = stream
         self._color = color
         self.show_content = show_content
         """Whether message text, tool arguments and results are printed."""
-        self._max_traces = max(1, max_traces)
-        self._max_records = max(1, max_records_per_trace)
+        self._max_traces = max_traces
+        self._max_records = max_records_per_trace
         self._lock = threading.Lock()
         self._traces: OrderedDict[int, _Trace] = OrderedDict()
         self._seq = 0
@@ -591,6 +601,33 @@ def _error_facts(error: AnnotatedLlmError, include_content: bool) -> dict[str, A
     return facts
 
 
+def _check_option(name: str, value: object, types: tuple[type, ...], expected: str) -> None:
+    if not isinstance(value, types):
+        raise TypeError(f"{name} must be {expected}, not {value!r}")
+
+
+def _check_count(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, not {value}")
+
+
+def _check_writable(name: str, stream: object, expected: str) -> None:
+    if not callable(getattr(stream, "write", None)):
+        raise TypeError(f"{name} must be {expected}, not {type(stream).__name__}")
+    if getattr(stream, "closed", False) is True:
+        raise ValueError(f"{name} is a closed stream")
+    writable = getattr(stream, "writable", None)
+    if callable(writable):
+        try:
+            can_write = writable()
+        except ValueError:  # some streams raise instead of answering once closed
+            can_write = False
+        if can_write is False:
+            raise ValueError(f"{name} is not open for writing (mode {getattr(stream, 'mode', '?')!r})")
+
+
 class JsonlExporter(Subscriber):
     """Writes one JSON object per line for every record: ``llm_call``, ``scope_start`` and ``scope_end``.
 
@@ -604,11 +641,24 @@ class JsonlExporter(Subscriber):
             binary stream (flushed, never closed).
         include_content: Write messages, replies, tool arguments and results, and error bodies. When
             ``False`` only their non-content facts are kept (model, parameters, counts, finish reason).
+
+    Raises:
+        OSError: The file cannot be opened for appending (its folder does not exist, no permission...).
+        TypeError: ``path_or_stream`` is neither a path nor a stream with ``write``, or
+            ``include_content`` is not a bool.
+        ValueError: The stream is closed or not open for writing.
     """
 
     def __init__(
         self, path_or_stream: str | os.PathLike[str] | IO[str] | IO[bytes], *, include_content: bool = True
     ) -> None:
+        _check_option("include_content", include_content, (bool,), "True or False")
+        if not isinstance(path_or_stream, str | os.PathLike):
+            _check_writable(
+                "path_or_stream",
+                path_or_stream,
+                "a file path (str or os.PathLike) or an open stream with write()",
+            )
         self.include_content = include_content
         """Whether content is written."""
         self._lock = threading.Lock()

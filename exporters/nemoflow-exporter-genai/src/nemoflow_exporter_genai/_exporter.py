@@ -47,6 +47,9 @@ CAPTURE_CONTENT_ENV: Final = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT
 """Environment variable that turns content capture on (``true``) when the constructor leaves it unset."""
 
 _CAPTURE_VALUES: Final = frozenset({"true", "1", "yes", "on", "span_only", "span_and_event"})
+# Values that mean "no content on spans": the boolean offs, and the OpenTelemetry enum values that
+# keep content off spans (this exporter emits no events, so ``event_only`` records none either).
+_NO_CAPTURE_VALUES: Final = frozenset({"", "false", "0", "no", "off", "no_content", "event_only"})
 _INCOMPLETE: Final = "nemoflow.scope.incomplete"
 
 try:
@@ -56,8 +59,24 @@ except metadata.PackageNotFoundError:  # pragma: no cover - running from a sourc
 
 
 def capture_content_from_env() -> bool:
-    """Whether :data:`CAPTURE_CONTENT_ENV` asks for content (``true``, ``1``, ``yes``, ``span_only``...)."""
-    return os.environ.get(CAPTURE_CONTENT_ENV, "").strip().lower() in _CAPTURE_VALUES
+    """Whether :data:`CAPTURE_CONTENT_ENV` asks for content (``true``, ``1``, ``yes``, ``span_only``...).
+
+    Any other value keeps content off; one that is neither on nor a known off value (``false``, ``0``,
+    ``no``, ``off``, ``no_content``, ``event_only``) is also reported with a warning, since a typo must
+    not pass for a choice.
+    """
+    raw = os.environ.get(CAPTURE_CONTENT_ENV, "")
+    value = raw.strip().lower()
+    if value in _CAPTURE_VALUES:
+        return True
+    if value not in _NO_CAPTURE_VALUES:
+        _log.warning(
+            "nemoflow: ignoring %s=%r (expected true or false, or span_only, span_and_event, event_only, "
+            "no_content); message content is not captured",
+            CAPTURE_CONTENT_ENV,
+            raw,
+        )
+    return False
 
 
 def _default_tracer_provider() -> tuple[TracerProvider, bool]:
@@ -127,11 +146,16 @@ class GenAIExporter(Subscriber):
             ``OTEL_EXPORTER_OTLP_*`` variables), and shuts it down in :meth:`shutdown`.
         capture_content: Record messages, system instructions, tool definitions and tool arguments and
             results (opt-in attributes that may hold personal data). ``None`` (default) reads
-            ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``; unset means off.
+            ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``; unset or unrecognized means off
+            (an unrecognized value is reported with a warning).
         meter_provider: When given, also record the ``gen_ai.client.operation.duration``,
             ``gen_ai.client.token.usage`` and ``gen_ai.client.operation.time_to_first_chunk`` histograms.
         max_open_spans: Bound on scope spans kept open, and on ended scopes remembered so that late
             records still find their parent; the oldest are let go first.
+
+    Raises:
+        TypeError: ``capture_content`` is not ``True``, ``False`` or ``None``.
+        ValueError: ``max_open_spans`` is not an integer of at least 1.
     """
 
     def __init__(
@@ -142,6 +166,9 @@ class GenAIExporter(Subscriber):
         meter_provider: MeterProvider | None = None,
         max_open_spans: int = 10_000,
     ) -> None:
+        if capture_content is not None and not isinstance(capture_content, bool):
+            # a string such as "false" would count as true and record personal data
+            raise TypeError(f"capture_content must be True, False or None, not {capture_content!r}")
         if tracer_provider is None:
             tracer_provider, self._owns_provider = _default_tracer_provider()
         else:
@@ -159,7 +186,9 @@ class GenAIExporter(Subscriber):
             capture_content_from_env() if capture_content is None else capture_content
         )
         """Whether opt-in content attributes are recorded."""
-        self._max = max(1, max_open_spans)
+        if isinstance(max_open_spans, bool) or not isinstance(max_open_spans, int) or max_open_spans < 1:
+            raise ValueError(f"max_open_spans must be an integer of at least 1, got {max_open_spans!r}")
+        self._max = max_open_spans
         self._lock = threading.Lock()
         self._open: OrderedDict[int, Span] = OrderedDict()
         self._ended: OrderedDict[int, SpanContext] = OrderedDict()

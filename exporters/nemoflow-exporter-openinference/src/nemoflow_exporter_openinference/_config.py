@@ -153,14 +153,23 @@ class HideConfig:
             The resolved options.
 
         Raises:
+            TypeError: A ``hide_*`` option is not ``True``, ``False`` or ``None`` (a string such as
+                ``"false"`` would otherwise count as true), or ``base64_image_max_length`` is not an int.
             ValueError: ``base64_image_max_length`` is negative.
         """
-        if base64_image_max_length is not None and base64_image_max_length < 0:
-            raise ValueError("base64_image_max_length must not be negative")
+        if base64_image_max_length is not None:
+            if isinstance(base64_image_max_length, bool) or not isinstance(base64_image_max_length, int):
+                raise TypeError(
+                    f"base64_image_max_length must be an int or None, not {base64_image_max_length!r}"
+                )
+            if base64_image_max_length < 0:
+                raise ValueError("base64_image_max_length must not be negative")
 
         def pick(given: bool | None, env: str) -> bool:
             if given is not None:
-                return bool(given)
+                if not isinstance(given, bool):
+                    raise TypeError(f"{env.lower()} must be True, False or None, not {given!r}")
+                return given
             from_env = _env_bool(env)
             return from_env if from_env is not None else False
 

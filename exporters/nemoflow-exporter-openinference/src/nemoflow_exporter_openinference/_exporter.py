@@ -101,8 +101,8 @@ class OpenInferenceExporter(Subscriber):
         batch: bool = True,
         max_open_spans: int = 10_000,
     ) -> None:
-        if max_open_spans < 1:
-            raise ValueError("max_open_spans must be at least 1")
+        if isinstance(max_open_spans, bool) or not isinstance(max_open_spans, int) or max_open_spans < 1:
+            raise ValueError(f"max_open_spans must be an integer of at least 1, got {max_open_spans!r}")
         self.config = HideConfig.resolve(
             hide_inputs=hide_inputs,
             hide_outputs=hide_outputs,

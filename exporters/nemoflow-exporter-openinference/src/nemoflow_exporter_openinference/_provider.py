@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 from openinference.semconv.resource import ResourceAttributes
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -30,12 +32,37 @@ MAX_SPAN_ATTRIBUTES = 10_000
 """Attribute limit of the providers built here (the SDK's default of 128 drops content of long chats)."""
 
 _TRACES_PATH = "/v1/traces"
+_ENDPOINT_ENV = "PHOENIX_COLLECTOR_ENDPOINT"
+_log = logging.getLogger("nemoflow")
+
+
+def endpoint_problem(endpoint: object) -> str | None:
+    """Why ``endpoint`` is not an absolute ``http://``/``https://`` URL with a host, or ``None`` if it is."""
+    expected = f"expected an http:// or https:// URL such as {DEFAULT_ENDPOINT}"
+    if not isinstance(endpoint, str):
+        return f"{expected}, not {type(endpoint).__name__}"
+    try:
+        parts = urlsplit(endpoint.strip())
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number from 0 to 65535
+    except ValueError as exc:
+        return f"{expected}, got {endpoint!r} ({exc})"
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return f"{expected}, got {endpoint!r}"
+    return None
 
 
 def default_endpoint() -> str:
-    """``PHOENIX_COLLECTOR_ENDPOINT`` (``/v1/traces`` added when it names no path), else the local default."""
-    configured = os.environ.get("PHOENIX_COLLECTOR_ENDPOINT", "").strip()
+    """``PHOENIX_COLLECTOR_ENDPOINT`` (``/v1/traces`` added when it names no path), else the local default.
+
+    A value that is not an http(s) URL is ignored with a warning (as the OpenTelemetry specification
+    asks of unparsable environment variables), and the local default is used.
+    """
+    configured = os.environ.get(_ENDPOINT_ENV, "").strip()
     if not configured:
+        return DEFAULT_ENDPOINT
+    problem = endpoint_problem(configured)
+    if problem is not None:
+        _log.warning("nemoflow: ignoring %s: %s; using %s", _ENDPOINT_ENV, problem, DEFAULT_ENDPOINT)
         return DEFAULT_ENDPOINT
     configured = configured.rstrip("/")
     scheme_end = configured.find("://")
@@ -67,7 +94,13 @@ def build_tracer_provider(
 
     Returns:
         The provider, with raised attribute limits and one span processor.
+
+    Raises:
+        ValueError: ``endpoint`` is not an http:// or https:// URL with a host.
     """
+    problem = endpoint_problem(endpoint)
+    if problem is not None:
+        raise ValueError(f"endpoint: {problem}")
     resource = Resource.create({ResourceAttributes.PROJECT_NAME: project_name})
     limits = SpanLimits(max_attributes=MAX_SPAN_ATTRIBUTES, max_span_attributes=MAX_SPAN_ATTRIBUTES)
     provider = TracerProvider(resource=resource, span_limits=limits, shutdown_on_exit=shutdown_on_exit)
