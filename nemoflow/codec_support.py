@@ -25,6 +25,7 @@ __all__ = [
     "COMPACT_EVERY",
     "ERROR_BODY_LIMIT",
     "STREAM_TEXT_LIMIT",
+    "TEXT_BLOCK",
     "apply_extra",
     "classify_status",
     "compact_text",
@@ -60,25 +61,51 @@ STREAM_TEXT_LIMIT = 4 * 1024 * 1024
 COMPACT_EVERY = 256
 """Stream decoders join their text pieces every this many events (see :func:`compact_text`)."""
 
+TEXT_BLOCK = 64 * 1024
+"""Characters per block of gathered stream text that :func:`compact_text` no longer rejoins."""
+
 _FLOAT_MAX = sys.float_info.max
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 
 def compact_text(parts: list[str], limit: int) -> bool:
-    """Join a stream decoder's text pieces in place into one string of at most ``limit`` characters.
+    """Join a stream decoder's text pieces in place, keeping at most ``limit`` characters in all.
 
     A streamed reply arrives as thousands of small pieces; kept as they are, each costs an object header
     (around 50 bytes) on top of its characters. Decoders call this every :data:`COMPACT_EVERY` events so
-    a long stream costs memory in proportion to its text, bounded by ``limit``.
+    a long stream costs memory in proportion to its text, bounded by ``limit``. Text already gathered in
+    blocks of :data:`TEXT_BLOCK` characters is left where it is, so long text is not copied again at
+    every compaction (which would briefly hold it twice); ``"".join(parts)`` is the text.
 
     Returns:
         Whether characters beyond ``limit`` were cut.
     """
-    joined = "".join(parts)
-    cut = len(joined) > limit
-    parts[:] = [joined[:limit] if cut else joined]
-    return cut
+    merged: list[str] = []
+    run: list[str] = []  # consecutive pieces shorter than a block: joined into one string
+    for part in parts:
+        if len(part) < TEXT_BLOCK:
+            run.append(part)
+            continue
+        if run:
+            merged.append("".join(run))
+            run = []
+        merged.append(part)
+    if run:
+        merged.append("".join(run))
+    parts[:] = merged
+    excess = sum(map(len, parts)) - limit
+    if excess <= 0:
+        return False
+    while excess > 0:
+        last = parts[-1]
+        if len(last) <= excess:
+            parts.pop()
+            excess -= len(last)
+        else:
+            parts[-1] = last[: len(last) - excess]
+            excess = 0
+    return True
 
 
 def dump_json(value: Any, path: str = "$", codec: str | None = None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import itertools
 import tracemalloc
 from typing import Any
 
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 
 from nemoflow import CallStatus, Flow, LlmCall, SSEDecoder
 from nemoflow._tee import ResponseTee
+from nemoflow.codec_support import TEXT_BLOCK, compact_text
 from tests.support import Collector, chunk
 
 CHAT_URL = "https://api.openai.com/v1/chat/completions"
@@ -252,3 +254,28 @@ def test_feed_fields_matches_feed() -> None:
     assert [(e.data, e.event, e.id, e.retry) for e in events] == fields
     assert fields[0] == ("a\nb", "delta", "7", 50)
     assert [field[0] for field in fields[1:]] == ["c", "d"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    pieces=st.lists(
+        st.one_of(st.text(max_size=40), st.integers(0, 3).map(lambda n: "x" * (n * 40_000))), max_size=60
+    ),
+    compact_at=st.sets(st.integers(0, 60)),
+    limit=st.sampled_from([1, 50, 70_000, 150_000, 10**7]),
+)
+def test_compact_text_keeps_exactly_the_first_limit_characters(
+    pieces: list[str], compact_at: set[int], limit: int
+) -> None:
+    parts: list[str] = []
+    cut = False
+    for index, piece in enumerate(pieces):
+        parts.append(piece)
+        if index in compact_at:
+            cut |= compact_text(parts, limit)
+    cut |= compact_text(parts, limit)
+    full = "".join(pieces)
+    assert "".join(parts) == full[:limit]
+    assert cut == (len(full) > limit)
+    if not cut:  # no two short pieces left side by side: at most one per block of long text
+        assert not any(len(a) < TEXT_BLOCK and len(b) < TEXT_BLOCK for a, b in itertools.pairwise(parts))
