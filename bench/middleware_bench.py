@@ -35,8 +35,10 @@ import io
 import json
 import platform
 import pstats
+import select
 import socket
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -62,6 +64,7 @@ MESSAGES: list[dict[str, str]] = [
     {"role": "user", "content": "Name three prime numbers."},
 ]
 CHUNKS_HEADER = "x-bench-chunks"
+MEMORY_CAP = 16_384
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 10.0
 
@@ -166,61 +169,94 @@ class BenchApp:
         await send({"type": "http.response.body", "body": data, "more_body": False})
 
 
-class _ReadyServer(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.ready = threading.Event()
+def _listening_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    # Without TCP_NODELAY (inherited by accepted sockets on Linux), uvicorn's separate writes of
+    # headers and body meet delayed ACKs on keep-alive connections: ~40 ms per call on loopback.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
 
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        try:
-            await super().startup(sockets=sockets)
-        finally:
-            self.ready.set()
+
+def serve_upstream() -> None:
+    """Child-process side of :class:`Upstream`: print the port, serve until stdin closes."""
+    sock = _listening_socket()
+    config = uvicorn.Config(
+        BenchApp(),
+        http="h11",
+        loop="asyncio",
+        ws="none",
+        lifespan="off",
+        log_config=None,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=1,
+        backlog=2048,
+    )
+    server = uvicorn.Server(config)
+
+    def watch_parent() -> None:
+        sys.stdin.read()  # returns when the parent closes our stdin (or dies)
+        server.should_exit = True
+
+    threading.Thread(target=watch_parent, daemon=True).start()
+    print(f"PORT {sock.getsockname()[1]}", flush=True)
+    server.run(sockets=[sock])
 
 
 class Upstream:
-    """The bench app served by uvicorn (h11, asyncio) on a free loopback port, in a daemon thread."""
+    """The bench app served by uvicorn (h11, asyncio) on a free loopback port, in its own process.
+
+    A separate process, so the upstream's CPU time and its share of the GIL never mix with the client's:
+    in one process the client and the server thread take turns on the GIL for every chunk, and how the
+    turns fall changes how the bytes are chunked, which moved whole-stream timings by more than
+    nemoflow's cost. CPU time measured in this process is then the client's (and its tracing's) alone.
+    """
 
     def __init__(self) -> None:
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        # Without TCP_NODELAY (inherited by accepted sockets on Linux), uvicorn's separate writes of
-        # headers and body meet delayed ACKs on keep-alive connections: ~40 ms per call on loopback.
-        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._sock.bind(("127.0.0.1", 0))
-        self.port: int = self._sock.getsockname()[1]
-        config = uvicorn.Config(
-            BenchApp(),
-            host="127.0.0.1",
-            port=self.port,
-            http="h11",
-            loop="asyncio",
-            ws="none",
-            lifespan="off",
-            log_config=None,
-            log_level="warning",
-            access_log=False,
-            timeout_graceful_shutdown=1,
-            backlog=2048,
-        )
-        self._server = _ReadyServer(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._sock]}, name="bench-upstream", daemon=True
-        )
+        self.port = 0
+        self._process: subprocess.Popen[str] | None = None
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> Upstream:
-        self._thread.start()
-        if not self._server.ready.wait(START_TIMEOUT_S) or not self._server.started:
+        process = subprocess.Popen(
+            [sys.executable, __file__, "--serve-upstream"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self._process = process
+        assert process.stdout is not None
+        ready, _, _ = select.select([process.stdout], [], [], START_TIMEOUT_S)
+        line = process.stdout.readline() if ready else ""
+        if not line.startswith("PORT "):
+            self.__exit__()
             raise RuntimeError("the loopback upstream did not start")
-        return self
+        self.port = int(line.split()[1])
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:  # the port is bound before uvicorn accepts: wait for it
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return self
+            except OSError:
+                time.sleep(0.02)
+        self.__exit__()
+        raise RuntimeError("the loopback upstream does not accept connections")
 
     def __exit__(self, *exc_info: object) -> None:
-        self._server.should_exit = True
-        self._thread.join(STOP_TIMEOUT_S)
-        self._sock.close()
+        process = self._process
+        if process is None:
+            return
+        if process.stdin is not None:
+            process.stdin.close()
+        try:
+            process.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(STOP_TIMEOUT_S)
 
 
 # ----------------------------------------------------------------------------------------- tracing set-ups
@@ -313,14 +349,30 @@ class Stats:
     p25_us: float
     p75_us: float
     samples: int
+    rounds_us: list[float]
+    """Every round's value in round order, so sides can be compared round by round (see ``added``)."""
 
     @classmethod
     def of(cls, values_ns: Sequence[float]) -> Stats:
         ordered = sorted(values_ns)
         quartiles = statistics.quantiles(ordered, n=4) if len(ordered) > 1 else [ordered[0]] * 3
         return cls(
-            statistics.median(ordered) / 1_000, quartiles[0] / 1_000, quartiles[2] / 1_000, len(ordered)
+            statistics.median(ordered) / 1_000,
+            quartiles[0] / 1_000,
+            quartiles[2] / 1_000,
+            len(ordered),
+            [value / 1_000 for value in values_ns],
         )
+
+
+def added(side: dict[str, Any], base: dict[str, Any]) -> float:
+    """Median over rounds of ``side - base`` within each round (JSON forms of :class:`Stats`).
+
+    The sides of one round run back to back, so the machine's slow drifts (other jobs, clock speed)
+    cancel out of each difference; a difference of two medians keeps them and swung by more than
+    the costs being measured on a shared machine.
+    """
+    return float(statistics.median(a - b for a, b in zip(side["rounds_us"], base["rounds_us"], strict=True)))
 
 
 def calibrate(side: Side, batch_ns: int, most: int) -> int:
@@ -497,12 +549,24 @@ def _noop() -> None:
 
 
 def section_memory(base_url: str, s: Settings) -> dict[str, Any]:
-    """tracemalloc peak while reading a long stream with httpx2 (raw and through nemoflow)."""
+    """tracemalloc peak while reading a long stream with httpx2: raw, through nemoflow, and capped.
+
+    nemoflow keeps the reply's text for the record, so its peak grows with the text (4 characters per
+    chunk here) up to ``max_recorded_text``; the capped flow (``MEMORY_CAP`` characters) shows the bound.
+    """
     flow, tracing, _ = nemoflow_flow()
+    capped = Flow(
+        subscribers=[OpenInferenceExporter(tracer_provider=tracing.provider)], max_recorded_text=MEMORY_CAP
+    )
     body = {"model": MODEL, "messages": MESSAGES, "stream": True}
     out: dict[str, Any] = {}
-    with sync_client(None) as raw, sync_client(flow) as wrapped:
-        for label, client in (("raw", raw), ("nemoflow", wrapped)):
+    with sync_client(None) as raw, sync_client(flow) as wrapped, sync_client(capped) as capped_client:
+        sides = (
+            ("raw", raw),
+            ("nemoflow", wrapped),
+            (f"nemoflow, max_recorded_text={MEMORY_CAP:,}", capped_client),
+        )
+        for label, client in sides:
             client.get(base_url + "/ping")  # open the connection before tracing
             for chunks in s.memory_chunks:
                 gc.collect()
@@ -527,6 +591,7 @@ def section_memory(base_url: str, s: Settings) -> dict[str, Any]:
                     "seconds_under_tracemalloc": seconds,
                 }
     flow.shutdown()
+    capped.shutdown()
     tracing.drain()
     tracing.provider.shutdown()
     return out
@@ -671,16 +736,16 @@ def table(results: dict[str, Any]) -> str:
     for kind in ("json", "stream"):
         part = sdk_part[kind]
         raw = part["raw"]["total"]["median_us"]
-        nf = part["nemoflow"]["total"]["median_us"] - raw
-        oi = part["openinference"]["total"]["median_us"] - raw if "openinference" in part else None
+        nf = added(part["nemoflow"]["total"], part["raw"]["total"])
+        oi = added(part["openinference"]["total"], part["raw"]["total"]) if "openinference" in part else None
         ratio = f"{nf / oi:.2f}" if oi else "n/a"
         label = "canned JSON" if kind == "json" else f"{results['settings']['stream_chunks']}-chunk stream"
         rows.append((f"SDK call, {label}", "per call µs (raw)", _us(raw), "", ""))
         rows.append((f"SDK call, {label}", "added µs per call", "", _us(nf), _us(oi)))
         rows.append((f"SDK call, {label}", "nemoflow ÷ OpenInference (goal ≤ 0.1)", "", ratio, ""))
         raw_cpu = part["raw"]["cpu"]["median_us"]
-        nf_cpu = part["nemoflow"]["cpu"]["median_us"] - raw_cpu
-        oi_cpu = part["openinference"]["cpu"]["median_us"] - raw_cpu if "openinference" in part else None
+        nf_cpu = added(part["nemoflow"]["cpu"], part["raw"]["cpu"])
+        oi_cpu = added(part["openinference"]["cpu"], part["raw"]["cpu"]) if "openinference" in part else None
         cpu_ratio = f"{nf_cpu / oi_cpu:.2f}" if oi_cpu else "n/a"
         rows.append((f"SDK call, {label}", "CPU µs per call, all threads (raw)", _us(raw_cpu), "", ""))
         rows.append((f"SDK call, {label}", "added CPU µs per call", "", _us(nf_cpu), _us(oi_cpu)))
@@ -689,19 +754,28 @@ def table(results: dict[str, Any]) -> str:
     chunks = results["settings"]["stream_chunks"]
     raw_first = stream["raw"]["first_chunk"]["median_us"]
     nf_first = stream["nemoflow"]["first_chunk"]["median_us"]
+    first_added = added(stream["nemoflow"]["first_chunk"], stream["raw"]["first_chunk"])
     rows.append(("stream", "time to first chunk µs", _us(raw_first), _us(nf_first), ""))
-    added_total = stream["nemoflow"]["total"]["median_us"] - stream["raw"]["total"]["median_us"]
-    rows.append(
-        ("stream", "added µs per chunk", "", _us((added_total - (nf_first - raw_first)) / chunks), "")
-    )
+    rows.append(("stream", "added µs to the first chunk", "", _us(first_added), ""))
+    per_chunk = [
+        (nf_total - raw_total - (nf_first_round - raw_first_round)) / chunks
+        for nf_total, raw_total, nf_first_round, raw_first_round in zip(
+            stream["nemoflow"]["total"]["rounds_us"],
+            stream["raw"]["total"]["rounds_us"],
+            stream["nemoflow"]["first_chunk"]["rounds_us"],
+            stream["raw"]["first_chunk"]["rounds_us"],
+            strict=True,
+        )
+    ]
+    rows.append(("stream", "added µs per chunk", "", _us(statistics.median(per_chunk)), ""))
     for key, value in results["memory"].items():
-        side, n = key.split("/")
+        side, n = key.rsplit("/", 1)
         rows.append(
             (
                 f"memory, {int(n):,}-chunk stream",
-                "tracemalloc peak KiB",
+                "tracemalloc peak KiB" + ("" if side in ("raw", "nemoflow") else f" ({side})"),
                 _us(value["peak_kib"]) if side == "raw" else "",
-                _us(value["peak_kib"]) if side == "nemoflow" else "",
+                "" if side == "raw" else _us(value["peak_kib"]),
                 "",
             )
         )
@@ -736,7 +810,7 @@ def table(results: dict[str, Any]) -> str:
             "",
         )
     )
-    rows.append(("", "added µs", "", _us(passthrough["nemoflow"]["median_us"] - raw_get), ""))
+    rows.append(("", "added µs", "", _us(added(passthrough["nemoflow"], passthrough["raw"])), ""))
     header = ("section", "metric", "raw", "nemoflow", "openinference")
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(5)]
     lines = [" | ".join(cell.ljust(widths[i]) for i, cell in enumerate(header))]
@@ -751,11 +825,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--rounds", type=int, help="timed rounds per side (default 11, 3 with --quick)")
     parser.add_argument("--profile", action="store_true", help="also print a cProfile of the nemoflow path")
+    parser.add_argument("--serve-upstream", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.serve_upstream:
+        serve_upstream()
+        return 0
     if args.quick:
         s = Settings(3, 40, 30, 200, (2_000, 10_000), 256, 20, 2)
     else:
-        s = Settings(11, 300, 300, 200, (10_000, 100_000), 256, 50, 7)
+        s = Settings(21, 150, 300, 200, (10_000, 100_000), 256, 50, 7)
     if args.rounds:
         s.rounds = args.rounds
     oi_cls = load_openinference()

@@ -21,7 +21,6 @@ import re
 import threading
 import time
 import urllib.parse
-import uuid
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -1142,7 +1141,7 @@ class Flow:
         parent = handle._parent
         self._counters.recorded += 1
         return LlmCall(
-            call_id=uuid.uuid4().hex,
+            call_id=f"{random.getrandbits(128):032x}",  # uuid4 asks the OS for bytes each time
             span_id=handle.span_id,
             parent_id=parent.span_id if parent else None,
             trace_id=handle.trace_id,
