@@ -15,14 +15,10 @@ from hypothesis import strategies as st
 from nemoflow import CallStatus, Flow, LlmCall, SSEDecoder
 from nemoflow._tee import ResponseTee
 from nemoflow.codec_support import TEXT_BLOCK, compact_text
-from tests.support import Collector, chunk
+from tests.support import Collector, chunk, words
 
 CHAT_URL = "https://api.openai.com/v1/chat/completions"
 USAGE = {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
-
-
-def words(count: int) -> list[str]:
-    return [f" w{index}" for index in range(count)]
 
 
 def stream_events(pieces: list[str], *, usage_null: bool = True) -> list[bytes]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import gc
-import tracemalloc
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -14,14 +12,10 @@ from nemoflow import AnnotatedLlmResponse, CallStatus, FinishReason, Flow
 from nemoflow.codec_support import STREAM_TEXT_LIMIT
 from nemoflow_codec_anthropic import _response
 from nemoflow_codec_anthropic._response import MessagesStreamDecoder
-from tests.support import Collector
+from tests.support import FLAT_STREAM_BYTES, Collector, stream_memory_growth, words
 
 URL = "https://api.anthropic.com/v1/messages"
 Feed = tuple[bytes, str]
-
-
-def words(count: int, prefix: str = "w") -> list[str]:
-    return [f" {prefix}{index}" for index in range(count)]
 
 
 def arguments_pieces(count: int) -> tuple[str, list[str]]:
@@ -154,35 +148,21 @@ def test_a_text_of_exactly_the_limit_is_not_truncated() -> None:
     assert decoder.truncated is False
 
 
-def _peak_bytes(run: Callable[[], object]) -> int:
-    gc.collect()
-    tracemalloc.start()
-    try:
-        run()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
 def _growth(long_count: int) -> int:
-    """Peak memory of decoding a ``long_count``-event stream beyond that of a 2,000-event one."""
-    warm, short, long = stream(words(300)), stream(words(2_000)), stream(words(long_count))  # not traced
-    _peak_bytes(lambda: decode(warm, limit=4096))  # first use: caches, interned names...
-    short_peak = _peak_bytes(lambda: decode(short, limit=4096))
-    return _peak_bytes(lambda: decode(long, limit=4096)) - short_peak
+    def prepare(count: int) -> Callable[[], object]:
+        events = stream(words(count))
+        return lambda: decode(events, limit=4096)
 
-
-FLAT = 256 * 1024
-"""Most extra peak memory a stream of 38,000 more events may cost (one str per event would be megabytes)."""
+    return stream_memory_growth(prepare, long_count)
 
 
 def test_memory_stays_flat_for_a_long_stream() -> None:
-    assert _growth(40_000) < FLAT
+    assert _growth(40_000) < FLAT_STREAM_BYTES
 
 
 def test_the_memory_check_fails_without_compaction(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_response, "COMPACT_EVERY", 10**9)
-    assert _growth(10_000) >= FLAT  # a quarter of the stream is already enough to fail the check
+    assert _growth(10_000) >= FLAT_STREAM_BYTES  # a quarter of the stream is already enough to fail the check
 
 
 def test_the_runtime_limit_reaches_the_decoder() -> None:

@@ -6,8 +6,6 @@ is the event decoder's). The event decoder's memory stays flat over a long strea
 
 from __future__ import annotations
 
-import gc
-import tracemalloc
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -19,14 +17,10 @@ from nemoflow.codec_support import STREAM_TEXT_LIMIT
 from nemoflow_codec_bedrock import _response
 from nemoflow_codec_bedrock._response import ConverseByteStreamDecoder, ConverseStreamDecoder
 from tests.codec_bedrock.frames import STRING, encode_frame
-from tests.support import Collector
+from tests.support import FLAT_STREAM_BYTES, Collector, stream_memory_growth, words
 
 URL = "https://bedrock-runtime.us-east-1.amazonaws.com/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse-stream"
 Event = tuple[str, dict[str, Any]]
-
-
-def words(count: int, prefix: str = "w") -> list[str]:
-    return [f" {prefix}{index}" for index in range(count)]
 
 
 def arguments_pieces(count: int) -> tuple[str, list[str]]:
@@ -169,16 +163,6 @@ def test_the_event_decoder_cuts_too() -> None:
     assert reply.usage.total_tokens == 4333
 
 
-def _peak_bytes(run: Callable[[], object]) -> int:
-    gc.collect()
-    tracemalloc.start()
-    try:
-        run()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
 def _feed_events(stream: list[tuple[bytes, str]]) -> None:
     decoder = ConverseStreamDecoder("m")
     decoder.text_limit = 4096
@@ -188,31 +172,23 @@ def _feed_events(stream: list[tuple[bytes, str]]) -> None:
 
 
 def _growth(long_count: int) -> int:
-    """Peak memory of decoding a ``long_count``-event stream beyond that of a 2,000-event one.
+    """The event decoder is fed each event's JSON (what the byte decoder hands it, without the framing, whose
+    buffer the event-stream decoder keeps small by itself; tracing it would make this test slow)."""
 
-    The event decoder is fed each event's JSON (what the byte decoder hands it, without the framing, whose
-    buffer the event-stream decoder keeps small by itself; tracing it would make this test slow).
-    """
-    warm, short, long = (
-        [(orjson.dumps(payload), name) for name, payload in events(words(count))]  # built before tracing
-        for count in (300, 2_000, long_count)
-    )
-    _peak_bytes(lambda: _feed_events(warm))  # first use: caches, interned names...
-    short_peak = _peak_bytes(lambda: _feed_events(short))
-    return _peak_bytes(lambda: _feed_events(long)) - short_peak
+    def prepare(count: int) -> Callable[[], object]:
+        prepared = [(orjson.dumps(payload), name) for name, payload in events(words(count))]
+        return lambda: _feed_events(prepared)
 
-
-FLAT = 256 * 1024
-"""Most extra peak memory a stream of 38,000 more events may cost (one str per event would be megabytes)."""
+    return stream_memory_growth(prepare, long_count)
 
 
 def test_memory_stays_flat_for_a_long_stream() -> None:
-    assert _growth(40_000) < FLAT
+    assert _growth(40_000) < FLAT_STREAM_BYTES
 
 
 def test_the_memory_check_fails_without_compaction(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_response, "COMPACT_EVERY", 10**9)
-    assert _growth(10_000) >= FLAT  # a quarter of the stream is already enough to fail the check
+    assert _growth(10_000) >= FLAT_STREAM_BYTES  # a quarter of the stream is already enough to fail the check
 
 
 def test_the_runtime_limit_reaches_the_wrapped_event_decoder() -> None:

@@ -6,8 +6,6 @@ on every chunk: the last one wins.
 
 from __future__ import annotations
 
-import gc
-import tracemalloc
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -18,13 +16,9 @@ from nemoflow import AnnotatedLlmResponse, CallStatus, DecodeError, FinishReason
 from nemoflow.codec_support import STREAM_TEXT_LIMIT
 from nemoflow_codec_gemini import _response
 from nemoflow_codec_gemini._response import GeminiStreamDecoder
-from tests.support import Collector
+from tests.support import FLAT_STREAM_BYTES, Collector, stream_memory_growth, words
 
 URL = "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
-
-
-def words(count: int, prefix: str = "w") -> list[str]:
-    return [f" {prefix}{index}" for index in range(count)]
 
 
 def chunk(parts: list[dict[str, Any]], serial: int, finish: str | None = None) -> bytes:
@@ -129,35 +123,21 @@ def test_usage_in_snake_case_or_with_integral_floats_is_read() -> None:
     assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (5, 2, 7)
 
 
-def _peak_bytes(run: Callable[[], object]) -> int:
-    gc.collect()
-    tracemalloc.start()
-    try:
-        run()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
 def _growth(long_count: int) -> int:
-    """Peak memory of decoding a ``long_count``-event stream beyond that of a 2,000-event one."""
-    warm, short, long = stream(words(300)), stream(words(2_000)), stream(words(long_count))  # not traced
-    _peak_bytes(lambda: decode(warm, limit=4096))  # first use: caches, interned names...
-    short_peak = _peak_bytes(lambda: decode(short, limit=4096))
-    return _peak_bytes(lambda: decode(long, limit=4096)) - short_peak
+    def prepare(count: int) -> Callable[[], object]:
+        events = stream(words(count))
+        return lambda: decode(events, limit=4096)
 
-
-FLAT = 256 * 1024
-"""Most extra peak memory a stream of 38,000 more events may cost (one str per event would be megabytes)."""
+    return stream_memory_growth(prepare, long_count)
 
 
 def test_memory_stays_flat_for_a_long_stream() -> None:
-    assert _growth(40_000) < FLAT
+    assert _growth(40_000) < FLAT_STREAM_BYTES
 
 
 def test_the_memory_check_fails_without_compaction(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_response, "COMPACT_EVERY", 10**9)
-    assert _growth(10_000) >= FLAT  # a quarter of the stream is already enough to fail the check
+    assert _growth(10_000) >= FLAT_STREAM_BYTES  # a quarter of the stream is already enough to fail the check
 
 
 def test_the_runtime_limit_reaches_the_decoder() -> None:

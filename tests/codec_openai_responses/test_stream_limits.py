@@ -18,7 +18,7 @@ from nemoflow import AnnotatedLlmResponse, CallStatus, FinishReason, Flow
 from nemoflow.codec_support import STREAM_TEXT_LIMIT
 from nemoflow_codec_openai import _responses_response
 from nemoflow_codec_openai._responses_response import ResponsesStreamDecoder
-from tests.support import Collector
+from tests.support import FLAT_STREAM_BYTES, Collector, stream_memory_growth, words
 
 URL = "https://api.openai.com/v1/responses"
 Feed = tuple[bytes, str]
@@ -29,10 +29,6 @@ USAGE = {
     "output_tokens_details": {"reasoning_tokens": 0},
     "total_tokens": 4333,
 }
-
-
-def words(count: int, prefix: str = "w") -> list[str]:
-    return [f" {prefix}{index}" for index in range(count)]
 
 
 def arguments_pieces(count: int) -> tuple[str, list[str]]:
@@ -219,39 +215,24 @@ def test_a_text_of_exactly_the_limit_is_not_truncated() -> None:
     assert decoder.truncated is False
 
 
-def _peak_bytes(run: Callable[[], object]) -> int:
-    gc.collect()
-    tracemalloc.start()
-    try:
-        run()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
 def _growth(long_count: int) -> int:
-    """Peak memory of decoding ``long_count`` deltas beyond that of 2,000.
+    """Only the deltas: each ``done`` event carries the whole text, and parsing one costs memory in proportion
+    to its own size, whatever the decoder keeps (see the next test for what it keeps of them)."""
 
-    Only the deltas: each ``done`` event carries the whole text, and parsing one costs memory in proportion
-    to its own size, whatever the decoder keeps (see the next test for what it keeps of them).
-    """
-    warm, short, long = (stream(words(count), complete=False) for count in (300, 2_000, long_count))
-    _peak_bytes(lambda: decode(warm, limit=4096))  # first use: caches, interned names...
-    short_peak = _peak_bytes(lambda: decode(short, limit=4096))
-    return _peak_bytes(lambda: decode(long, limit=4096)) - short_peak
+    def prepare(count: int) -> Callable[[], object]:
+        events = stream(words(count), complete=False)
+        return lambda: decode(events, limit=4096)
 
-
-FLAT = 256 * 1024
-"""Most extra peak memory a stream of 38,000 more events may cost (one str per event would be megabytes)."""
+    return stream_memory_growth(prepare, long_count)
 
 
 def test_memory_stays_flat_for_a_long_stream() -> None:
-    assert _growth(40_000) < FLAT
+    assert _growth(40_000) < FLAT_STREAM_BYTES
 
 
 def test_the_memory_check_fails_without_compaction(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_responses_response, "COMPACT_EVERY", 10**9)
-    assert _growth(10_000) >= FLAT  # a quarter of the stream is already enough to fail the check
+    assert _growth(10_000) >= FLAT_STREAM_BYTES  # a quarter of the stream is already enough to fail the check
 
 
 def _kept_bytes(feeds: list[Feed]) -> int:
