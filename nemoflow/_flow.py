@@ -300,10 +300,13 @@ def _redact_error(error: AnnotatedLlmError, secrets: tuple[str, ...]) -> Annotat
             if redacted != value:
                 changes[name] = redacted
     if error.extra:
-        dumped = orjson.dumps(error.extra, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
-        redacted = _redact(dumped, secrets)
-        if redacted != dumped:
-            changes["extra"] = orjson.loads(redacted)
+        try:
+            dumped = orjson.dumps(error.extra, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
+            redacted = _redact(dumped, secrets)
+            if redacted != dumped:
+                changes["extra"] = orjson.loads(redacted)
+        except (TypeError, ValueError):  # cannot be searched (too deep for orjson): not kept
+            changes["extra"] = {}
     return replace(error, **changes) if changes else error
 
 
