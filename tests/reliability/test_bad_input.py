@@ -12,6 +12,8 @@ Extends tests/test_cli.py and tests/test_demo_and_run.py (the happy paths and a 
 
 from __future__ import annotations
 
+import builtins
+import errno
 import io
 import json
 import logging
@@ -212,10 +214,31 @@ def test_decode_unreadable_paths(
     user_error(in_process(capsys, "decode", str(path)), f"cannot read {path}", needle)
 
 
-@pytest.mark.skipif(not POSIX or ROOT, reason="permissions do not stop root (or Windows) from reading")
-def test_decode_file_without_read_permission(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def deny_access_as_root(monkeypatch: pytest.MonkeyPatch, denied: Path) -> None:
+    """Make ``open`` refuse ``denied`` and anything below it the way a missing permission would.
+
+    Permissions do not stop root (CI runs as root), so there the refusal is simulated at ``open``; as
+    any other user the real permission bits do it and this does nothing.
+    """
+    if not ROOT:
+        return
+    real_open = builtins.open
+
+    def refusing_open(file: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(file, str | os.PathLike) and Path(file).is_relative_to(denied):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", refusing_open)
+
+
+@pytest.mark.skipif(not POSIX, reason="permission bits are POSIX's")
+def test_decode_file_without_read_permission(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = write(tmp_path, "secret.json", json.dumps(REQUEST))
     path.chmod(0)
+    deny_access_as_root(monkeypatch, path)
     try:
         user_error(in_process(capsys, "decode", str(path)), f"cannot read {path}", "Permission denied")
     finally:
@@ -419,11 +442,14 @@ def test_run_jsonl_path_is_checked_before_the_program_starts(
     assert not marker.exists()
 
 
-@pytest.mark.skipif(not POSIX or ROOT, reason="permissions do not stop root (or Windows) from writing")
-def test_run_jsonl_in_a_read_only_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.skipif(not POSIX, reason="permission bits are POSIX's")
+def test_run_jsonl_in_a_read_only_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o500)
+    deny_access_as_root(monkeypatch, locked)
     try:
         user_error(
             in_process(capsys, "run", "--jsonl", str(locked / "t.jsonl"), "--", PY), "Permission denied"
