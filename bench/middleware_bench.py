@@ -192,6 +192,9 @@ def serve_upstream() -> None:
         access_log=False,
         timeout_graceful_shutdown=1,
         backlog=2048,
+        # uvicorn closes keep-alive connections idle for 5 s by default; a side's pool sits idle that long
+        # while the other sides run, and a request sent on a connection being closed fails (ReadError).
+        timeout_keep_alive=300,
     )
     server = uvicorn.Server(config)
 
