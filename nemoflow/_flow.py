@@ -58,6 +58,8 @@ class _Parent:
     path: tuple[str, ...]
     session_id: str | None
     user_id: str | None
+    outer: Any = None
+    """The application's OpenTelemetry context the root scope opened under (its sampling, its tracestate)."""
 
 
 _current: contextvars.ContextVar[_Parent | None] = contextvars.ContextVar("nemoflow_scope", default=None)
@@ -87,9 +89,24 @@ def _root_trace_id(outer: Any) -> int:
     return _new_trace_id()
 
 
-def _traceparent(trace_id: int, span_id: int) -> str:
-    """The W3C Trace Context ``traceparent`` value naming ``span_id`` in ``trace_id`` (sampled)."""
-    return f"00-{trace_id:032x}-{span_id:016x}-01"
+def _trace_context_headers(trace_id: int, span_id: int, outer: Any) -> dict[str, str]:
+    """W3C Trace Context headers naming ``span_id`` in ``trace_id``.
+
+    Under an application span (``outer``) its sampling decision and ``tracestate`` carry over, so a
+    downstream service samples as the application did; otherwise the call is sampled (nemoflow records
+    every call) and there is no ``tracestate``.
+    """
+    flags = "01"
+    headers: dict[str, str] = {}
+    if outer is not None:
+        span_context = otel_trace.get_current_span(outer).get_span_context()
+        if span_context.is_valid:
+            flags = f"{int(span_context.trace_flags) & 0xFF:02x}"
+            state = span_context.trace_state.to_header() if span_context.trace_state else ""
+            if state:
+                headers["tracestate"] = state
+    headers["traceparent"] = f"00-{trace_id:032x}-{span_id:016x}-{flags}"
+    return headers
 
 
 # ----------------------------------------------------------------------------------------- scopes
@@ -136,11 +153,13 @@ class Scope:
             outer = _outer_otel_context()
             trace_id, parent_id = _root_trace_id(outer), None
             session_id, user_id = self._session_id, self._user_id
+            inherited = outer
         else:
             trace_id, parent_id, path = parent.trace_id, parent.span_id, parent.path
             session_id = self._session_id or parent.session_id
             user_id = self._user_id or parent.user_id
             outer = None
+            inherited = parent.outer
         self._record = ScopeRecord(
             span_id=span_id,
             parent_id=parent_id,
@@ -154,7 +173,9 @@ class Scope:
             otel_context=outer,
             **self._start_fields(),
         )
-        self._token = _current.set(_Parent(span_id, trace_id, (*path, self._name), session_id, user_id))
+        self._token = _current.set(
+            _Parent(span_id, trace_id, (*path, self._name), session_id, user_id, inherited)
+        )
         self._flow._dispatcher.scope_started(self._record)
         return self
 
@@ -689,7 +710,9 @@ class Flow:
         inject_stream_usage: Ask streamed requests to report usage (a bool, or a predicate on the URL to
             turn it off for servers that reject ``stream_options``).
         propagate_trace_context: Send a W3C ``traceparent`` header naming the call's own span upstream
-            (off by default; a bool, or a predicate on the URL to turn it on for some hosts only).
+            (off by default; a bool, or a predicate on the URL to turn it on for some hosts only). Under
+            an application span, its sampling flag and ``tracestate`` carry over; a ``traceparent`` the
+            application set itself is left as it is.
         max_queue: Records buffered for subscribers before new ones are dropped (and counted).
         max_recorded_text: Characters kept per text of a streamed reply (content, reasoning, each tool
             call's arguments); beyond it the recorded text is cut and the record says
@@ -936,8 +959,9 @@ class Flow:
                 return None
             request, applied, send, changed, injected = exact
         handle = LlmCallHandle(self, codec, ctx, request, send, changed, injected, applied, start_ns, parent)
-        if self._propagation_allowed(url):
-            handle.headers_update["traceparent"] = _traceparent(handle.trace_id, handle.span_id)
+        if "traceparent" not in lowered and self._propagation_allowed(url):  # the application's own wins
+            outer = parent.outer if parent is not None else handle._outer
+            handle.headers_update.update(_trace_context_headers(handle.trace_id, handle.span_id, outer))
         return handle
 
     def _run_guardrails(

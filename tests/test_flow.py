@@ -815,3 +815,53 @@ def test_exporters_run_with_otel_instrumentation_suppressed() -> None:
     assert (
         otel_context.get_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY) is None
     )  # the app's thread is not
+
+
+def test_an_application_set_traceparent_is_left_alone(collector: Collector) -> None:
+    flow = Flow(subscribers=[collector], propagate_trace_context=True)
+    mine = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    try:
+        handle = flow.start_call("POST", INTERNAL_URL, {"TraceParent": mine}, body())
+        assert handle is not None and "traceparent" not in handle.headers_update
+        handle.finish()
+    finally:
+        flow.shutdown()
+
+
+def test_the_application_spans_sampling_and_tracestate_carry_over(collector: Collector) -> None:
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState, use_span
+
+    flow = Flow(subscribers=[collector], propagate_trace_context=True)
+    state = TraceState([("vendor", "opaque-1"), ("other", "x")])
+    remote = SpanContext(0x1234, 0x5678, is_remote=True, trace_flags=TraceFlags(0), trace_state=state)
+    try:
+        with use_span(NonRecordingSpan(remote)):  # an unsampled incoming request with vendor state
+            root = flow.start_call("POST", INTERNAL_URL, {}, body())
+            with flow.scope("agent"):
+                scoped = flow.start_call("POST", INTERNAL_URL, {}, body())
+        sampled_tracer = TracerProvider().get_tracer("app")
+        with sampled_tracer.start_as_current_span("handler"):
+            plain = flow.start_call("POST", INTERNAL_URL, {}, body())
+        unsampled_tracer = TracerProvider(sampler=ALWAYS_OFF).get_tracer("app")
+        with unsampled_tracer.start_as_current_span("handler"):
+            dropped = flow.start_call("POST", INTERNAL_URL, {}, body())
+        alone = flow.start_call("POST", INTERNAL_URL, {}, body())
+        calls = (root, scoped, plain, dropped, alone)
+        assert all(call is not None for call in calls)
+        root_h, scoped_h, plain_h, dropped_h, alone_h = (c.headers_update for c in calls if c is not None)
+        for headers in (root_h, scoped_h):
+            assert (
+                headers["traceparent"].startswith(f"00-{0x1234:032x}-")
+                and headers["traceparent"][-3:] == "-00"
+            )
+            assert headers["tracestate"] == "vendor=opaque-1,other=x"
+        # The SDK's own spans may also carry W3C level 2's "random trace id" flag (0x02): kept as it is.
+        assert int(plain_h["traceparent"][-2:], 16) & 0x01 and "tracestate" not in plain_h
+        assert int(dropped_h["traceparent"][-2:], 16) & 0x01 == 0
+        assert alone_h["traceparent"].endswith("-01") and "tracestate" not in alone_h
+        for call in calls:
+            if call is not None:
+                call.finish()
+    finally:
+        flow.shutdown()
