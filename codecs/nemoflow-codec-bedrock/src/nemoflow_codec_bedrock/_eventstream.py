@@ -141,6 +141,25 @@ def parse_headers(data: bytes | memoryview) -> dict[str, HeaderValue]:
     return headers
 
 
+_HEADER_CACHE: dict[bytes, dict[str, HeaderValue]] = {}
+_HEADER_CACHE_SIZE = 256
+
+
+def _cached_headers(header_bytes: bytes) -> dict[str, HeaderValue]:
+    """:func:`parse_headers`, remembered by the raw bytes (a copy each time, so callers may change it).
+
+    A stream repeats the same few header blocks (``:event-type``, ``:content-type``, ``:message-type``)
+    for every event; parsing them was most of the cost of a frame.
+    """
+    cached = _HEADER_CACHE.get(header_bytes)
+    if cached is None:
+        cached = parse_headers(header_bytes)  # a malformed block raises and is never cached
+        if len(_HEADER_CACHE) >= _HEADER_CACHE_SIZE:
+            _HEADER_CACHE.clear()
+        _HEADER_CACHE[header_bytes] = cached
+    return dict(cached)
+
+
 class EventStreamDecoder:
     """Incremental decoder of AWS event-stream frames, correct for any split of the bytes.
 
@@ -223,7 +242,7 @@ class EventStreamDecoder:
             raise _error(
                 f"event-stream message CRC mismatch (sent {message_crc:#010x}, got {computed:#010x})"
             )
-        return EventStreamMessage(parse_headers(header_bytes), payload)
+        return EventStreamMessage(_cached_headers(header_bytes), payload)
 
     def _consume(self, count: int) -> None:
         self._start += count
