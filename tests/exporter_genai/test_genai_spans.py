@@ -796,4 +796,6 @@ def test_a_call_under_an_application_span_propagates_the_application_trace(spans
     [call] = spans.all()
     assert call.context is not None and call.parent is not None
     assert call.context.trace_id == app.trace_id and call.parent.span_id == app.span_id
-    assert header == f"00-{app.trace_id:032x}-{call.context.span_id:016x}-01"
+    assert (
+        header == f"00-{app.trace_id:032x}-{call.context.span_id:016x}-{int(app.trace_flags):02x}"
+    )  # the application span's flags carry over
