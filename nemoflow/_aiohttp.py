@@ -20,6 +20,7 @@ import aiohttp
 from aiohttp import BytesPayload, ClientHandlerType, ClientMiddlewareType, ClientRequest, ClientResponse
 from aiohttp.http_exceptions import LineTooLong
 from aiohttp.streams import AsyncStreamIterator, ChunkTupleAsyncStreamIterator, StreamReader
+from yarl import URL
 
 from nemoflow._codec import resolve_codec
 from nemoflow._flow import Flow, LlmCallHandle, default_flow
@@ -66,6 +67,8 @@ def _request_headers(request: ClientRequest) -> Mapping[str, str]:
 
 
 async def _apply_changes(request: ClientRequest, handle: LlmCallHandle, original: bytes) -> None:
+    if handle.url_changed:  # a policy moved the model, and the model is named in the URL (same host)
+        request.url = URL(handle.url, encoded=True)
     if handle.body_changed:  # else the application's own payload goes out as it was
         body = request.body
         content_type = body.content_type if isinstance(body, aiohttp.Payload) else "application/json"
@@ -377,7 +380,7 @@ def aiohttp_middleware(flow: Flow | None = None) -> ClientMiddlewareType:
         if handle is None:
             return await handler(request)
         try:
-            if handle.body_changed or handle.headers_update:
+            if handle.body_changed or handle.headers_update or handle.url_changed:
                 await _apply_changes(request, handle, body)
             response = await handler(request)
         except BaseException as exc:

@@ -75,7 +75,9 @@ class LlmCodec(Protocol):
     * No I/O, no global state: codec objects are safe to share between threads.
 
     Every method takes an optional keyword ``url``: the request URL or path, for routing facts such as an
-    Azure deployment or a model named in the path.
+    Azure deployment or a model named in the path. A codec whose API names the model (or the streaming
+    mode) in the URL MAY also offer ``url_for(url, *, model=None, stream=None) -> str``; the runtime uses
+    it to send a request a policy moved to another model (see the contract, section 5).
     """
 
     name: str

@@ -331,6 +331,11 @@ def _redact_error(error: AnnotatedLlmError, secrets: tuple[str, ...]) -> Annotat
     return replace(error, **changes) if changes else error
 
 
+def _signed(headers: Mapping[str, str], url: str) -> bool:
+    """Whether the request carries an AWS Signature Version 4 (header or presigned query)."""
+    return headers.get("authorization", "").startswith("AWS4-") or "X-Amz-Signature=" in url
+
+
 def redact_url(url: str) -> str:
     """``url`` without credentials: user info and ``key=`` style query parameters are removed."""
     scheme_end = url.find("://")
@@ -450,6 +455,7 @@ class LlmCallHandle:
         "stream",
         "trace_id",
         "url",
+        "url_changed",
     )
 
     def __init__(
@@ -470,6 +476,9 @@ class LlmCallHandle:
         self.codec = codec
         self._ctx = ctx
         self.url = ctx.url
+        """Where the request goes: the application's URL, or where a policy's model edit moved it."""
+        self.url_changed = False
+        """Whether :attr:`url` differs from the application's (the adapter sends to :attr:`url`)."""
         self.request = request
         """The annotated request as sent (after policies, before sanitizers)."""
         self.body = body
@@ -949,16 +958,31 @@ class Flow:
             user_id=parent.user_id if parent else None,
         )
         self._run_guardrails(request, ctx, codec, start_ns, parent)
+        decoded = request
         request, applied = self._run_policies(request, ctx)
-        send, changed, injected = self._encode(codec, request, payload, body, raw_body, encoding, url)
+        target = self._route(codec, url, decoded, request)
+        send, changed, injected = self._encode(codec, request, payload, body, raw_body, encoding, target)
         if changed and raw_body is not None and _BIG_INTEGER.search(raw_body):
             # orjson reads integers beyond 64 bits as floats: rewriting from that parse would change them.
             # Rare, so only then: parse exactly, apply the policies again, and serialize without loss.
-            exact = self._rewrite_exactly(codec, ctx, raw_body, body, encoding, url)
+            exact = self._rewrite_exactly(codec, ctx, raw_body, body, encoding, url, target)
             if exact is None:
                 return None
             request, applied, send, changed, injected = exact
+        if (changed or target != url) and _signed(lowered, url):
+            # AWS SigV4 signs the path and a hash of the body: any change would be refused upstream (403).
+            error = PolicyError(
+                "the request is signed (AWS SigV4): its body and URL cannot change, so it is sent as it was; "
+                "edit it before the client signs it"
+            )
+            if not self.fail_open:
+                raise error
+            self._contain("policy", error)
+            request, applied, send, changed, injected, target = decoded, (), body, False, False, url
         handle = LlmCallHandle(self, codec, ctx, request, send, changed, injected, applied, start_ns, parent)
+        if target != url:
+            handle.url = target
+            handle.url_changed = True
         if "traceparent" not in lowered and self._propagation_allowed(url):  # the application's own wins
             outer = parent.outer if parent is not None else handle._outer
             handle.headers_update.update(_trace_context_headers(handle.trace_id, handle.span_id, outer))
@@ -1032,8 +1056,38 @@ class Flow:
             self._contain("config", exc)
             return False  # off unless asked: a broken predicate sends nothing
 
+    def _route(
+        self, codec: LlmCodec, url: str, decoded: AnnotatedLlmRequest, edited: AnnotatedLlmRequest
+    ) -> str:
+        """The URL to send to: ``url``, or the codec's ``url_for`` when a policy moved model or stream.
+
+        Gemini, Bedrock and Anthropic on Bedrock or Vertex name the model (and the streaming mode) in the
+        URL, not in the body: an edit of either moves the request to another URL.
+        """
+        model_moved = edited.model != decoded.model and edited.model is not None
+        stream_moved = edited.stream != decoded.stream
+        url_for = getattr(codec, "url_for", None)
+        if not (model_moved or stream_moved) or url_for is None:
+            return url
+        try:
+            model = edited.model if model_moved else None
+            target = url_for(url, model=model, stream=edited.stream if stream_moved else None)
+        except Exception as exc:
+            if not self.fail_open:
+                raise PolicyError(f"cannot route the edited request: {exc}") from exc
+            self._contain("codec", exc)
+            return url
+        return target if isinstance(target, str) and target else url
+
     def _rewrite_exactly(
-        self, codec: LlmCodec, ctx: CallContext, raw_body: bytes, body: bytes, encoding: str | None, url: str
+        self,
+        codec: LlmCodec,
+        ctx: CallContext,
+        raw_body: bytes,
+        body: bytes,
+        encoding: str | None,
+        url: str,
+        target: str,
     ) -> tuple[AnnotatedLlmRequest, tuple[str, ...], bytes, bool, bool] | None:
         """The request side again on an exact parse (big integers kept); ``None`` means pass through."""
         try:
@@ -1046,7 +1100,7 @@ class Flow:
             return None
         request, applied = self._run_policies(request, ctx)
         send, changed, injected = self._encode(
-            codec, request, payload, body, raw_body, encoding, url, exact=True
+            codec, request, payload, body, raw_body, encoding, target, exact=True
         )
         return request, applied, send, changed, injected
 
@@ -1176,7 +1230,7 @@ class Flow:
             provider=codec.provider,
             operation=handle.request.operation,
             method=ctx.method,
-            url=redact_url(ctx.url),
+            url=redact_url(handle.url),
             start_time_ns=handle._start_ns,
             end_time_ns=end_ns,
             status=status,

@@ -36,8 +36,9 @@ def _rebuilt_request(mod: ModuleType, request: Any, handle: LlmCallHandle) -> An
     headers.pop("transfer-encoding", None)
     for name, value in handle.headers_update.items():
         headers[name] = value
+    url = mod.URL(handle.url) if handle.url_changed else request.url
     return mod.Request(
-        request.method, request.url, headers=headers, content=handle.body, extensions=request.extensions
+        request.method, url, headers=headers, content=handle.body, extensions=request.extensions
     )
 
 
@@ -127,7 +128,7 @@ def _build(mod: ModuleType) -> tuple[type[Any], type[Any]]:
             handle = flow.start_call(method, url, request.headers, request.read(), codec=codec)
             if handle is None:
                 return self._inner.handle_request(request)
-            if handle.body_changed or handle.headers_update:
+            if handle.body_changed or handle.headers_update or handle.url_changed:
                 request = _rebuilt_request(mod, request, handle)
             try:
                 response = self._inner.handle_request(request)
@@ -180,7 +181,7 @@ def _build(mod: ModuleType) -> tuple[type[Any], type[Any]]:
             handle = flow.start_call(method, url, request.headers, await request.aread(), codec=codec)
             if handle is None:
                 return await self._inner.handle_async_request(request)
-            if handle.body_changed or handle.headers_update:
+            if handle.body_changed or handle.headers_update or handle.url_changed:
                 request = _rebuilt_request(mod, request, handle)
             try:
                 response = await self._inner.handle_async_request(request)

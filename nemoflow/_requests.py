@@ -61,6 +61,8 @@ def _body_bytes(body: object) -> bytes | None:
 def _rebuilt_request(request: requests.PreparedRequest, handle: LlmCallHandle) -> requests.PreparedRequest:
     # A copy, so a redirect (which requests rebuilds from the original) runs the flow on the app's bytes.
     sent = request.copy()
+    if handle.url_changed:  # a policy moved the model, and the model is named in the URL
+        sent.url = handle.url
     if handle.body_changed:  # else the application's own body goes out as it was
         sent.body = handle.body
         sent.headers.pop("Transfer-Encoding", None)
@@ -320,7 +322,8 @@ class NemoflowAdapter(HTTPAdapter):
         handle = flow.start_call(method, url, request.headers, body, codec=codec)
         if handle is None:
             return super().send(request, stream, timeout, verify, cert, proxies)
-        sent = _rebuilt_request(request, handle) if handle.body_changed or handle.headers_update else request
+        rewritten = handle.body_changed or handle.headers_update or handle.url_changed
+        sent = _rebuilt_request(request, handle) if rewritten else request
         try:
             # HTTPAdapter always leaves the body on the connection (urllib3 preload_content=False).
             response = super().send(sent, True, timeout, verify, cert, proxies)

@@ -9,7 +9,7 @@ from nemoflow import AnnotatedLlmError, AnnotatedLlmRequest, AnnotatedLlmRespons
 from nemoflow.codec_support import decode_sse_stream
 
 from . import _request, _response
-from ._routes import parse_route
+from ._routes import parse_route, url_for
 
 __all__ = ["AnthropicMessagesCodec"]
 
@@ -112,6 +112,14 @@ class AnthropicMessagesCodec:
     def decode(self, request: Mapping[str, Any], *, url: str | None = None) -> AnnotatedLlmRequest:
         """Decode a Messages request body (model and streaming mode from ``url`` when the body lacks them)."""
         return _request.decode_request(request, url)
+
+    def url_for(self, url: str, *, model: str | None = None, stream: bool | None = None) -> str:
+        """``url`` moved to another model and/or streaming mode (Bedrock ``invoke`` routes, Vertex).
+
+        There the model and the streaming mode live in the URL: the runtime calls this when a policy edits
+        either, and sends the request there. api.anthropic.com URLs come back unchanged.
+        """
+        return url_for(url, model=model, stream=stream)
 
     def encode(
         self, annotated: AnnotatedLlmRequest, original: Mapping[str, Any], *, url: str | None = None

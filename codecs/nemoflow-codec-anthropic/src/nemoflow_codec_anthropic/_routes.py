@@ -16,9 +16,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
-__all__ = ["Route", "parse_route", "path_of", "route_of_url"]
+__all__ = ["Route", "parse_route", "path_of", "route_of_url", "url_for"]
 
 _BEDROCK = re.compile(r"/model/(?P<model>.+)/(?P<op>invoke|invoke-with-response-stream)$")
 _VERTEX = re.compile(
@@ -81,3 +81,30 @@ def route_of_url(url: str | None) -> Route | None:
     if not url:
         return None
     return parse_route(path_of(url))
+
+
+def url_for(url: str, *, model: str | None = None, stream: bool | None = None) -> str:
+    """``url`` moved to another model and/or streaming mode on Bedrock or Vertex (host and query kept).
+
+    On api.anthropic.com the model and ``stream`` live in the body, so its URLs come back unchanged, as
+    does any URL that is not a Messages route.
+    """
+    path = path_of(url)
+    start = url.find(path) if path != "/" else -1
+    if start == -1:
+        return url
+    match = _BEDROCK.search(path) if "/model/" in path else None
+    if match is not None:
+        name = quote(model, safe="") if model is not None else match["model"]
+        streamed = match["op"] == "invoke-with-response-stream" if stream is None else stream
+        operation = "invoke-with-response-stream" if streamed else "invoke"
+        new_path = path[: match.start()] + f"/model/{name}/{operation}"
+    else:
+        match = _VERTEX.search(path) if "/publishers/anthropic/" in path else None
+        if match is None:
+            return url
+        name = quote(model, safe="@") if model is not None else match["model"]
+        streamed = match["op"] == "streamRawPredict" if stream is None else stream
+        operation = "streamRawPredict" if streamed else "rawPredict"
+        new_path = path[: match.start("model")] + f"{name}:{operation}"
+    return url[:start] + new_path + url[start + len(path) :]

@@ -8,7 +8,7 @@ from typing import Any
 from nemoflow import AnnotatedLlmError, AnnotatedLlmRequest, AnnotatedLlmResponse, PayloadKind
 
 from . import _errors, _request, _response
-from ._common import route_facts, split_route
+from ._common import converse_url_for, route_facts, split_route
 from ._eventstream import DEFAULT_MAX_FRAME_BYTES
 
 __all__ = ["BedrockConverseCodec"]
@@ -72,6 +72,14 @@ class BedrockConverseCodec:
     def decode(self, request: Mapping[str, Any], *, url: str | None = None) -> AnnotatedLlmRequest:
         """Decode a Converse request body (model and ``stream`` from ``url``)."""
         return _request.decode_request(request, url)
+
+    def url_for(self, url: str, *, model: str | None = None, stream: bool | None = None) -> str:
+        """``url`` moved to another model and/or to ``converse`` / ``converse-stream``.
+
+        The model and the streaming mode live in the URL: the runtime calls this when a policy edits
+        either, and sends the request there (same host, query kept).
+        """
+        return converse_url_for(url, model=model, stream=stream)
 
     def encode(
         self, annotated: AnnotatedLlmRequest, original: Mapping[str, Any], *, url: str | None = None

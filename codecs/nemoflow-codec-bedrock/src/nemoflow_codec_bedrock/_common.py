@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from nemoflow import DecodeError
 from nemoflow.codec_support import expect_array, expect_object
@@ -130,3 +130,24 @@ def route_facts(url: str | None) -> tuple[str | None, bool]:
         return None, False
     model_id, streamed = route
     return unquote(model_id), streamed
+
+
+def converse_url_for(url: str, *, model: str | None = None, stream: bool | None = None) -> str:
+    """``url`` with its ``{modelId}`` and/or Converse operation replaced (host and query kept).
+
+    The model id is percent-encoded as the AWS SDKs send it (an ARN's ``:`` and ``/`` included). A URL
+    that is not a Converse route comes back unchanged.
+    """
+    path = url_path(url)
+    route = split_route(path)
+    start = url.find(path) if path != "/" else -1
+    if route is None or start == -1:
+        return url
+    model_id, streamed = route
+    if model is not None:
+        model_id = quote(model, safe="")
+    if stream is not None:
+        streamed = stream
+    head = path[: path.find(_MODEL_MARKER)]
+    suffix = CONVERSE_STREAM_SUFFIX if streamed else CONVERSE_SUFFIX
+    return url[:start] + f"{head}{_MODEL_MARKER}{model_id}{suffix}" + url[start + len(path) :]
