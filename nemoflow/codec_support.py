@@ -18,14 +18,18 @@ import orjson
 
 from nemoflow._codec import StreamDecoder, request_path
 from nemoflow._errors import CodecError, DecodeError, EncodeError, json_path
+from nemoflow._eventstream import DEFAULT_MAX_FRAME_BYTES, EventStreamDecoder, EventStreamMessage
 from nemoflow._model import _EMPTY, AnnotatedLlmResponse, ErrorKind, constructor, is_pristine, mark_pristine
 from nemoflow._sse import SSEDecoder
 
 __all__ = [
     "COMPACT_EVERY",
+    "DEFAULT_MAX_FRAME_BYTES",
     "ERROR_BODY_LIMIT",
     "STREAM_TEXT_LIMIT",
     "TEXT_BLOCK",
+    "EventStreamDecoder",
+    "EventStreamMessage",
     "apply_extra",
     "classify_status",
     "compact_text",

@@ -9,7 +9,8 @@ from nemoflow import AnnotatedLlmError, AnnotatedLlmRequest, AnnotatedLlmRespons
 from nemoflow.codec_support import decode_sse_stream
 
 from . import _request, _response
-from ._routes import parse_route, url_for
+from ._bedrock_stream import BedrockInvokeStreamDecoder
+from ._routes import parse_route, path_of, url_for
 
 __all__ = ["AnthropicMessagesCodec"]
 
@@ -135,8 +136,22 @@ class AnthropicMessagesCodec:
         """A fresh decoder for one Messages event stream."""
         return _response.MessagesStreamDecoder()
 
+    def byte_stream_decoder(self, *, url: str | None = None) -> BedrockInvokeStreamDecoder:
+        """A decoder of Bedrock's ``invoke-with-response-stream`` body (AWS event-stream frames).
+
+        The runtime uses it when a response is ``application/vnd.amazon.eventstream``; the first-party API
+        and Vertex stream server-sent events (:meth:`stream_decoder`).
+        """
+        return BedrockInvokeStreamDecoder()
+
     def decode_stream(self, byte_chunks: Iterable[bytes], *, url: str | None = None) -> AnnotatedLlmResponse:
-        """Decode a whole SSE response body, in any chunking."""
+        """Decode a whole streamed body, in any chunking: SSE, or event-stream frames on Bedrock's route."""
+        route = parse_route(path_of(url)) if url else None
+        if route is not None and route.platform == "bedrock":
+            decoder = self.byte_stream_decoder(url=url)
+            for chunk in byte_chunks:
+                decoder.feed(chunk)
+            return decoder.finish()
         return decode_sse_stream(self.stream_decoder(url=url), byte_chunks)
 
     def decode_error(

@@ -618,6 +618,7 @@ _TYPE_KINDS = {
     "ServiceQuotaExceededException": ErrorKind.QUOTA_EXCEEDED,
     "ModelTimeoutException": ErrorKind.TIMEOUT,
     "ModelErrorException": ErrorKind.SERVER,
+    "ModelStreamErrorException": ErrorKind.SERVER,
     "InternalServerException": ErrorKind.SERVER,
     "ServiceUnavailableException": ErrorKind.OVERLOADED,
     "ModelNotReadyException": ErrorKind.OVERLOADED,
