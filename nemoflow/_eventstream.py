@@ -25,6 +25,7 @@ import uuid
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from nemoflow._errors import DecodeError
 
@@ -264,3 +265,64 @@ class EventStreamDecoder:
     def error(self) -> str | None:
         """Why the stream broke, when it did."""
         return self._error
+
+
+class FramedStreamDecoder:
+    """Base of a codec's byte-stream decoder for event-stream bodies: frames in, one event decoder behind.
+
+    Subclasses set ``_events`` (the codec's stream decoder, which keeps the reply) and implement
+    :meth:`_dispatch` (what one frame means) and ``finish``. This class feeds the frames, keeps going past
+    a bad frame (the first error is raised once the chunk's other frames are used), and passes the
+    runtime's probes (``has_content``, ``text_limit``, ``truncated``) through to the event decoder.
+    """
+
+    __slots__ = ("_codec_name", "_events", "_frames")
+
+    _events: Any
+
+    def __init__(self, *, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES, codec: str | None = None) -> None:
+        """Start reading frames; ``codec`` names the codec in the errors raised."""
+        self._codec_name = codec
+        self._frames = EventStreamDecoder(max_frame_bytes=max_frame_bytes, codec=codec)
+
+    @property
+    def has_content(self) -> bool:
+        """Whether generated output has arrived (time to first token)."""
+        return bool(self._events.has_content)
+
+    @property
+    def text_limit(self) -> int:
+        """Most characters kept per text of the reply (set on the event decoder behind)."""
+        return int(self._events.text_limit)
+
+    @text_limit.setter
+    def text_limit(self, value: int) -> None:
+        self._events.text_limit = value
+
+    @property
+    def truncated(self) -> bool:
+        """Whether some text passed :attr:`text_limit` and was cut."""
+        return bool(self._events.truncated)
+
+    def feed(self, data: bytes) -> None:
+        """Take the next bytes of the body."""
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise DecodeError(f"expected bytes, got {type(data).__name__}", path="$", codec=self._codec_name)
+        self._frames.feed(data)
+        first_error: DecodeError | None = None
+        while True:
+            try:
+                message = self._frames.next_message()
+                if message is None:
+                    break
+                self._dispatch(message)
+            except DecodeError as exc:
+                if first_error is None:
+                    first_error = exc
+                if self._frames.broken:
+                    break
+        if first_error is not None:
+            raise first_error
+
+    def _dispatch(self, message: EventStreamMessage) -> None:
+        raise NotImplementedError

@@ -18,7 +18,12 @@ import orjson
 
 from nemoflow._codec import StreamDecoder, request_path
 from nemoflow._errors import CodecError, DecodeError, EncodeError, json_path
-from nemoflow._eventstream import DEFAULT_MAX_FRAME_BYTES, EventStreamDecoder, EventStreamMessage
+from nemoflow._eventstream import (
+    DEFAULT_MAX_FRAME_BYTES,
+    EventStreamDecoder,
+    EventStreamMessage,
+    FramedStreamDecoder,
+)
 from nemoflow._model import _EMPTY, AnnotatedLlmResponse, ErrorKind, constructor, is_pristine, mark_pristine
 from nemoflow._sse import SSEDecoder
 
@@ -30,6 +35,7 @@ __all__ = [
     "TEXT_BLOCK",
     "EventStreamDecoder",
     "EventStreamMessage",
+    "FramedStreamDecoder",
     "apply_extra",
     "classify_status",
     "compact_text",

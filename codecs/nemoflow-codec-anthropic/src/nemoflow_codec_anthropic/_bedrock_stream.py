@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from nemoflow import AnnotatedLlmError, AnnotatedLlmResponse, DecodeError, ErrorKind
-from nemoflow.codec_support import DEFAULT_MAX_FRAME_BYTES, EventStreamDecoder, EventStreamMessage
+from nemoflow.codec_support import DEFAULT_MAX_FRAME_BYTES, EventStreamMessage, FramedStreamDecoder
 
 from ._request import CODEC
 from ._response import MessagesStreamDecoder
@@ -29,7 +29,7 @@ from ._response import MessagesStreamDecoder
 __all__ = ["BedrockInvokeStreamDecoder"]
 
 
-class BedrockInvokeStreamDecoder:
+class BedrockInvokeStreamDecoder(FramedStreamDecoder):
     """Decodes an ``invoke-with-response-stream`` body (event-stream frames of base64 Messages events).
 
     ``feed(chunk)`` takes the body's bytes in any chunking; ``finish()`` returns the reply assembled so
@@ -38,51 +38,12 @@ class BedrockInvokeStreamDecoder:
     the reply carries the framing error.
     """
 
-    __slots__ = ("_events", "_frames")
+    __slots__ = ()
 
     def __init__(self, *, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
         """Start an empty stream."""
-        self._frames = EventStreamDecoder(max_frame_bytes=max_frame_bytes, codec=CODEC)
-        self._events = MessagesStreamDecoder()
-
-    @property
-    def has_content(self) -> bool:
-        """Whether generated output has arrived (time to first token)."""
-        return self._events.has_content
-
-    @property
-    def text_limit(self) -> int:
-        """Most characters kept per text of the reply (set on the Messages decoder it wraps)."""
-        return self._events.text_limit
-
-    @text_limit.setter
-    def text_limit(self, value: int) -> None:
-        self._events.text_limit = value
-
-    @property
-    def truncated(self) -> bool:
-        """Whether some text passed :attr:`text_limit` and was cut."""
-        return self._events.truncated
-
-    def feed(self, data: bytes) -> None:
-        """Take the next bytes of the body."""
-        if not isinstance(data, bytes | bytearray | memoryview):
-            raise DecodeError(f"expected bytes, got {type(data).__name__}", path="$", codec=CODEC)
-        self._frames.feed(data)
-        first_error: DecodeError | None = None
-        while True:
-            try:
-                message = self._frames.next_message()
-                if message is None:
-                    break
-                self._dispatch(message)
-            except DecodeError as exc:
-                if first_error is None:
-                    first_error = exc
-                if self._frames.broken:
-                    break
-        if first_error is not None:
-            raise first_error
+        super().__init__(max_frame_bytes=max_frame_bytes, codec=CODEC)
+        self._events: MessagesStreamDecoder = MessagesStreamDecoder()
 
     def _dispatch(self, message: EventStreamMessage) -> None:
         message_type = message.header_str(":message-type") or "event"

@@ -35,6 +35,7 @@ from nemoflow import (
 from nemoflow.codec_support import (
     COMPACT_EVERY,
     STREAM_TEXT_LIMIT,
+    FramedStreamDecoder,
     compact_text,
     optional_int,
     optional_str,
@@ -43,7 +44,7 @@ from nemoflow.codec_support import (
 
 from ._common import CODEC, expect_list, expect_mapping
 from ._errors import classify, stream_exception
-from ._eventstream import DEFAULT_MAX_FRAME_BYTES, EventStreamDecoder, EventStreamMessage
+from ._eventstream import DEFAULT_MAX_FRAME_BYTES, EventStreamMessage
 
 _FINISH_REASONS = {
     "end_turn": FinishReason.STOP,
@@ -529,7 +530,7 @@ class ConverseStreamDecoder:
         return _response(choices, self._usage or Usage(), self._model, dict(self._extra), self._error)
 
 
-class ConverseByteStreamDecoder:
+class ConverseByteStreamDecoder(FramedStreamDecoder):
     """Decodes a raw ``converse-stream`` body (AWS event-stream frames) into one reply, in any chunking.
 
     ``feed(chunk)`` takes the next bytes as they pass to the application; ``finish()`` returns what was
@@ -543,50 +544,11 @@ class ConverseByteStreamDecoder:
         max_frame_bytes: Largest event-stream frame accepted.
     """
 
-    __slots__ = ("_events", "_frames")
+    __slots__ = ()
 
     def __init__(self, model: str | None = None, *, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
-        self._frames = EventStreamDecoder(max_frame_bytes=max_frame_bytes)
-        self._events = ConverseStreamDecoder(model)
-
-    @property
-    def has_content(self) -> bool:
-        """Whether generated output has arrived (time to first token)."""
-        return self._events.has_content
-
-    @property
-    def text_limit(self) -> int:
-        """Most characters kept per text of the reply (set on the event decoder it wraps)."""
-        return self._events.text_limit
-
-    @text_limit.setter
-    def text_limit(self, value: int) -> None:
-        self._events.text_limit = value
-
-    @property
-    def truncated(self) -> bool:
-        """Whether some text passed :attr:`text_limit` and was cut."""
-        return self._events.truncated
-
-    def feed(self, data: bytes) -> None:
-        """Take the next bytes of the body."""
-        if not isinstance(data, bytes | bytearray | memoryview):
-            raise DecodeError(f"expected bytes, got {type(data).__name__}", path="$", codec=CODEC)
-        self._frames.feed(data)
-        first_error: DecodeError | None = None
-        while True:
-            try:
-                message = self._frames.next_message()
-                if message is None:
-                    break
-                self._dispatch(message)
-            except DecodeError as exc:
-                if first_error is None:
-                    first_error = exc
-                if self._frames.broken:
-                    break
-        if first_error is not None:
-            raise first_error
+        super().__init__(max_frame_bytes=max_frame_bytes, codec=CODEC)
+        self._events: ConverseStreamDecoder = ConverseStreamDecoder(model)
 
     def _dispatch(self, message: EventStreamMessage) -> None:
         headers = message.headers
