@@ -10,7 +10,7 @@ from nemoflow.codec_support import decode_sse_stream
 
 from . import _request, _response
 from ._bedrock_stream import BedrockInvokeStreamDecoder
-from ._routes import parse_route, path_of, url_for
+from ._routes import parse_route, route_of_url, url_for
 
 __all__ = ["AnthropicMessagesCodec"]
 
@@ -146,7 +146,7 @@ class AnthropicMessagesCodec:
 
     def decode_stream(self, byte_chunks: Iterable[bytes], *, url: str | None = None) -> AnnotatedLlmResponse:
         """Decode a whole streamed body, in any chunking: SSE, or event-stream frames on Bedrock's route."""
-        route = parse_route(path_of(url)) if url else None
+        route = route_of_url(url)
         if route is not None and route.platform == "bedrock":
             decoder = self.byte_stream_decoder(url=url)
             for chunk in byte_chunks:

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote, unquote
 
-__all__ = ["Route", "parse_route", "path_of", "route_of_url", "url_for"]
+from nemoflow.codec_support import request_path
+
+__all__ = ["Route", "parse_route", "route_of_url", "url_for"]
 
 _BEDROCK = re.compile(r"/model/(?P<model>.+)/(?P<op>invoke|invoke-with-response-stream)$")
 _VERTEX = re.compile(
@@ -44,21 +46,6 @@ class Route:
 _ANTHROPIC = Route("anthropic")
 
 
-def path_of(url: str) -> str:
-    """The path of ``url`` (a full URL or a bare path): no scheme, host, query, fragment or trailing slash."""
-    scheme_end = url.find("://")
-    if scheme_end != -1:
-        slash = url.find("/", scheme_end + 3)
-        url = url[slash:] if slash != -1 else "/"
-    for separator in ("?", "#"):
-        cut = url.find(separator)
-        if cut != -1:
-            url = url[:cut]
-    if len(url) > 1 and url.endswith("/"):
-        url = url.rstrip("/") or "/"
-    return url
-
-
 def parse_route(path: str) -> Route | None:
     """The route a request path (no query) belongs to, or ``None`` when it is not a Messages call."""
     if path.endswith(_MESSAGES_SUFFIX):
@@ -80,7 +67,7 @@ def route_of_url(url: str | None) -> Route | None:
     """The route of a request URL or path; ``None`` when there is no URL or it is not a Messages call."""
     if not url:
         return None
-    return parse_route(path_of(url))
+    return parse_route(request_path(url))
 
 
 def url_for(url: str, *, model: str | None = None, stream: bool | None = None) -> str:
@@ -89,7 +76,7 @@ def url_for(url: str, *, model: str | None = None, stream: bool | None = None) -
     On api.anthropic.com the model and ``stream`` live in the body, so its URLs come back unchanged, as
     does any URL that is not a Messages route.
     """
-    path = path_of(url)
+    path = request_path(url)
     start = url.find(path) if path != "/" else -1
     if start == -1:
         return url

@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from nemoflow import DecodeError
-from nemoflow.codec_support import expect_array, expect_object
+from nemoflow.codec_support import expect_array, expect_object, request_path
 
 CODEC = "bedrock-converse"
 
@@ -89,21 +89,6 @@ def block_type(block: Mapping[str, Any], known: frozenset[str], path: str) -> st
     return first
 
 
-def url_path(url: str) -> str:
-    """The path of a URL or bare path: no scheme, host, query, fragment or trailing slash."""
-    scheme_end = url.find("://")
-    if scheme_end != -1:
-        slash = url.find("/", scheme_end + 3)
-        url = url[slash:] if slash != -1 else "/"
-    for separator in ("?", "#"):
-        cut = url.find(separator)
-        if cut != -1:
-            url = url[:cut]
-    while len(url) > 1 and url.endswith("/"):
-        url = url[:-1]
-    return url
-
-
 def split_route(path: str) -> tuple[str, bool] | None:
     """``(modelId as sent, streamed)`` for a Converse path ``…/model/{modelId}/converse[-stream]``."""
     if path.endswith(CONVERSE_STREAM_SUFFIX):
@@ -125,7 +110,7 @@ def route_facts(url: str | None) -> tuple[str | None, bool]:
     """The model (URL-decoded ``{modelId}``) and the streaming flag a request URL implies."""
     if not url:
         return None, False
-    route = split_route(url_path(url))
+    route = split_route(request_path(url))
     if route is None:
         return None, False
     model_id, streamed = route
@@ -138,7 +123,7 @@ def converse_url_for(url: str, *, model: str | None = None, stream: bool | None 
     The model id is percent-encoded as the AWS SDKs send it (an ARN's ``:`` and ``/`` included). A URL
     that is not a Converse route comes back unchanged.
     """
-    path = url_path(url)
+    path = request_path(url)
     route = split_route(path)
     start = url.find(path) if path != "/" else -1
     if route is None or start == -1:

@@ -6,9 +6,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from nemoflow import AnnotatedLlmError, AnnotatedLlmRequest, AnnotatedLlmResponse, PayloadKind
+from nemoflow.codec_support import request_path
 
 from . import _request, _response
-from ._wire import match_path, path_of
+from ._wire import match_path
 
 __all__ = ["GeminiGenerateContentCodec"]
 
@@ -75,7 +76,7 @@ class GeminiGenerateContentCodec:
                 ``endpoints/...`` name replaces the collection too).
             stream: ``True`` for ``:streamGenerateContent``, ``False`` for ``:generateContent``.
         """
-        path = path_of(url)
+        path = request_path(url)
         match = match_path(path)
         if match is None:
             return url

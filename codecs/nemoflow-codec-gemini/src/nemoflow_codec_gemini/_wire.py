@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from nemoflow.codec_support import expect_array, expect_object, split_known
+from nemoflow.codec_support import expect_array, expect_object, request_path, split_known
 
 CODEC: Final = "gemini-generate-content"
 EMPTY: Final[Mapping[str, Any]] = split_known({}, frozenset())
@@ -143,19 +143,6 @@ _ROUTE = re.compile(
 )
 
 
-def path_of(url: str) -> str:
-    """The path of ``url`` (a full URL or a bare path), without query or fragment."""
-    scheme = url.find("://")
-    if scheme != -1:
-        slash = url.find("/", scheme + 3)
-        url = url[slash:] if slash != -1 else "/"
-    for separator in ("?", "#"):
-        cut = url.find(separator)
-        if cut != -1:
-            url = url[:cut]
-    return url.rstrip("/") or "/"
-
-
 def match_path(path: str) -> re.Match[str] | None:
     """The route match of a generateContent path (any API version, base path or Vertex AI form)."""
     return _ROUTE.search(path)
@@ -165,7 +152,7 @@ def model_of_url(url: str | None) -> str | None:
     """The model the URL names: ``gemini-2.5-flash``, ``tunedModels/{m}`` or ``endpoints/{id}``."""
     if not url:
         return None
-    match = _ROUTE.search(path_of(url))
+    match = _ROUTE.search(request_path(url))
     if match is None:
         return None
     collection, model = match["collection"], match["model"]
@@ -176,5 +163,5 @@ def streams(url: str | None) -> bool:
     """Whether the URL is the streaming route (``:streamGenerateContent``)."""
     if not url:
         return False
-    match = _ROUTE.search(path_of(url))
+    match = _ROUTE.search(request_path(url))
     return match is not None and match["method"] == "streamGenerateContent"
