@@ -983,7 +983,10 @@ class Flow:
         if target != url:
             handle.url = target
             handle.url_changed = True
-        if "traceparent" not in lowered and self._propagation_allowed(url):  # the application's own wins
+        # An application's own traceparent wins; a broken predicate sends nothing (off unless asked).
+        if "traceparent" not in lowered and self._allowed_for(
+            self._propagate_trace_context, url, if_broken=False
+        ):
             outer = parent.outer if parent is not None else handle._outer
             handle.headers_update.update(_trace_context_headers(handle.trace_id, handle.span_id, outer))
         return handle
@@ -1036,25 +1039,15 @@ class Flow:
             applied.append(hook_name(policy))
         return request, tuple(applied)
 
-    def _injection_allowed(self, url: str) -> bool:
-        setting = self._inject_stream_usage
+    def _allowed_for(self, setting: bool | Callable[[str], Any], url: str, *, if_broken: bool) -> bool:
+        """A per-URL switch: a bool or a predicate on the URL (one that raises counts, then ``if_broken``)."""
         if isinstance(setting, bool):
             return setting
         try:
             return bool(setting(url))
         except Exception as exc:
             self._contain("config", exc)
-            return True
-
-    def _propagation_allowed(self, url: str) -> bool:
-        setting = self._propagate_trace_context
-        if isinstance(setting, bool):
-            return setting
-        try:
-            return bool(setting(url))
-        except Exception as exc:
-            self._contain("config", exc)
-            return False  # off unless asked: a broken predicate sends nothing
+            return if_broken
 
     def _route(
         self, codec: LlmCodec, url: str, decoded: AnnotatedLlmRequest, edited: AnnotatedLlmRequest
@@ -1124,7 +1117,7 @@ class Flow:
             self._contain("codec", exc)
             return body, False, False
         injected = "stream_options" in encoded and "stream_options" not in payload
-        if injected and not self._injection_allowed(url):
+        if injected and not self._allowed_for(self._inject_stream_usage, url, if_broken=True):
             encoded = {key: value for key, value in encoded.items() if key != "stream_options"}
             injected = False
             if encoded == payload:
