@@ -12,7 +12,7 @@ sees it.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from importlib.metadata import version
 from typing import TYPE_CHECKING, Any, cast
 
@@ -152,6 +152,15 @@ class _TeeRaw:
         recorded = None if isinstance(exc, GeneratorExit) else _as_requests_error(exc)
         self._tee.finish(_status_for(exc), recorded)
 
+    def _fill(self, next_bytes: Callable[[], bytes], decode_content: bool | None) -> None:
+        """Read from the connection until bytes are pending for the application, or the body has ended."""
+        while not self._pending:
+            data = next_bytes()
+            if not data:
+                self._pending += self._end()
+                break
+            self._pending += self._give(data, decode_content)
+
     def _take(self, amt: int | None) -> bytes:
         if amt is None:
             out = bytes(self._pending)
@@ -177,12 +186,7 @@ class _TeeRaw:
                 self._pending += self._give(data, decode_content)
                 self._pending += self._end()
                 return self._take(None)
-            while not self._pending:
-                data = self._inner.read(amt, decode_content)
-                if not data:
-                    self._pending += self._end()
-                    break
-                self._pending += self._give(data, decode_content)
+            self._fill(lambda: self._inner.read(amt, decode_content), decode_content)
         except BaseException as exc:
             self._fail(exc)
             raise
@@ -195,12 +199,7 @@ class _TeeRaw:
         if amt == 0:
             return b""
         try:
-            while not self._pending:
-                data = self._inner.read1(amt, decode_content)
-                if not data:
-                    self._pending += self._end()
-                    break
-                self._pending += self._give(data, decode_content)
+            self._fill(lambda: self._inner.read1(amt, decode_content), decode_content)
         except BaseException as exc:
             self._fail(exc)
             raise
